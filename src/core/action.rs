@@ -1,0 +1,47 @@
+//! What the core asks Prosody to do. The shim applies actions in order.
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+/// Whether the hook consumed the stanza (`return true`) or lets Prosody go on (`return nil`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    Handled,
+    Pass,
+}
+
+/// One thing for the shim to do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Send this stanza, already addressed to `to`, to that live session (`session.send`).
+    Deliver { to: FullJid, stanza: Element },
+    /// Send the stanza that came with the input, unchanged but re-addressed to `to`.
+    /// Cheaper than `Deliver`: no re-encoding, and unknown payloads stay byte-for-byte.
+    Forward { to: FullJid },
+    /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.
+    Route { stanza: Element },
+    /// The durable state of this account changed; the shim saves `persisted_state(account)`.
+    Persist { account: BareJid },
+}
+
+/// The result of one input.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub verdict: Verdict,
+    pub actions: Vec<Action>,
+}
+
+impl Outcome {
+    pub fn pass() -> Self {
+        Self { verdict: Verdict::Pass, actions: Vec::new() }
+    }
+
+    /// Lets Prosody go on, but still applies `actions` (e.g. on `resource-unbind`).
+    pub fn pass_with(actions: Vec<Action>) -> Self {
+        Self { verdict: Verdict::Pass, actions }
+    }
+
+    pub fn handled(actions: Vec<Action>) -> Self {
+        Self { verdict: Verdict::Handled, actions }
+    }
+}

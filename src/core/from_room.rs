@@ -1,0 +1,198 @@
+//! Inputs from rooms to the account's bare JID: occupants' presences, the account's own
+//! presence, groupchat, subjects, private messages, errors and iq answers. Everything from a
+//! room the account is in is claimed: an unclaimed groupchat or PM bounces, and the room
+//! kicks the account for the bounce (status 333).
+
+use jid::{BareJid, Jid};
+use minidom::Element;
+
+use super::account::Phase;
+use super::muc::{self, StatusCode, NS_DELAY};
+use super::time::{self, Millis};
+use super::xml;
+use super::{deliver_to, fork_to_members, Action, Minimix, Outcome};
+
+impl Minimix {
+    pub(super) fn handle_room_presence(&mut self, now: Millis, account: BareJid, stanza: Element) -> Outcome {
+        let _ = now;
+        let Some(from) = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok()) else {
+            return Outcome::pass();
+        };
+        let room = from.to_bare();
+        let max_occupants = self.config.max_occupants;
+        let Some(acct) = self.accounts.get_mut(&account) else {
+            return Outcome::pass();
+        };
+        let Some(join) = acct.rooms.get_mut(&room) else {
+            return Outcome::pass();
+        };
+        let nick = from.resource().map(|r| r.as_str().to_owned());
+        let mut out = Vec::new();
+        match muc::stanza_type(&stanza) {
+            Some("error") => {
+                if let Some((session, _)) = join.nick_change.take_if(|(_, n)| Some(n.as_str()) == nick.as_deref()) {
+                    // The room refused a session's nick change: only that session asked.
+                    deliver_to(&stanza, std::iter::once(&session), &mut out);
+                    return Outcome::handled(out);
+                }
+                match join.phase {
+                    Phase::Joined => deliver_to(&stanza, join.members.keys(), &mut out),
+                    Phase::Joining { .. } | Phase::Leaving => {
+                        // The join failed (or the room errs on the leave): every waiting session
+                        // hears it, and nothing is left behind to block a later join.
+                        deliver_to(&stanza, join.members.keys().chain(join.leaving.iter()), &mut out);
+                        acct.rooms.remove(&room);
+                    }
+                }
+            }
+            None | Some("unavailable") => {
+                let Some(nick) = nick else {
+                    // A presence from the room's bare JID is not occupant traffic; nobody asked.
+                    log::debug!("ignoring presence from room bare JID {room} to {account}");
+                    return Outcome::handled(out);
+                };
+                let is_self = muc::has_status(&stanza, StatusCode::SelfPresence)
+                    || (join.phase == Phase::Joined && nick == join.nick);
+                let available = muc::stanza_type(&stanza).is_none();
+                if !is_self {
+                    if available {
+                        if !join.cache.set_occupant(&nick, stanza.clone(), max_occupants) {
+                            log::info!("{room}: more than {max_occupants} occupants (minimix_max_occupants); not caching {nick}");
+                        }
+                    } else {
+                        join.cache.remove_occupant(&nick);
+                    }
+                    fork_to_members(join, &mut out);
+                } else if available {
+                    join.nick = nick.clone();
+                    join.phase = Phase::Joined;
+                    join.nick_change = None;
+                    join.cache.self_presence = Some(stanza.clone());
+                    let has_210 = muc::has_status(&stanza, StatusCode::NickAssigned);
+                    for (session, member) in join.members.iter_mut() {
+                        let assigned = member.requested_nick != nick;
+                        if assigned == has_210 {
+                            out.push(Action::Forward { to: session.clone() });
+                        } else {
+                            let mut s = super::replay::addressed(&stanza, session);
+                            if assigned {
+                                muc::add_status(&mut s, StatusCode::NickAssigned);
+                            } else {
+                                muc::remove_status(&mut s, StatusCode::NickAssigned);
+                            }
+                            out.push(Action::Deliver { to: session.clone(), stanza: s });
+                        }
+                        // The session now knows the account's nick; later updates are plain.
+                        member.requested_nick = nick.clone();
+                    }
+                } else if muc::has_status(&stanza, StatusCode::NickChanged) {
+                    // The account's nick is changing; the new self-presence follows. Every joined
+                    // session sees this 303, so the new nick is what each of them expects.
+                    if let Some(new_nick) = muc::item_nick(&stanza) {
+                        for member in join.members.values_mut() {
+                            member.requested_nick = new_nick.to_owned();
+                        }
+                    }
+                    fork_to_members(join, &mut out);
+                } else if matches!(join.phase, Phase::Joining { .. }) && !join.leaving.is_empty() {
+                    // The answer to the account's earlier leave, while a new join is in flight.
+                    for session in std::mem::take(&mut join.leaving) {
+                        out.push(Action::Forward { to: session });
+                    }
+                } else {
+                    // The account is out of the room: it left, or was kicked (307), banned (301),
+                    // removed (321, 322, 332, 333), or the room was destroyed. Everyone joined
+                    // hears it, and the state is dropped so a later join starts afresh.
+                    if join.phase != Phase::Leaving {
+                        log::info!("{account} removed from {room} (codes {:?})", muc::status_codes(&stanza));
+                    }
+                    for session in join.members.keys().chain(join.leaving.iter()) {
+                        out.push(Action::Forward { to: session.clone() });
+                    }
+                    acct.rooms.remove(&room);
+                }
+            }
+            // Subscriptions and probes are not room traffic.
+            _ => return Outcome::pass(),
+        }
+        if acct.rooms.is_empty() && acct.pending_iqs.is_empty() {
+            self.accounts.remove(&account);
+        }
+        Outcome::handled(out)
+    }
+
+    pub(super) fn handle_room_message(&mut self, now: Millis, account: BareJid, stanza: Element) -> Outcome {
+        let Some(from) = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok()) else {
+            return Outcome::pass();
+        };
+        let room = from.to_bare();
+        let (max_messages, max_bytes) = (self.config.history_max_messages, self.config.history_max_bytes);
+        let Some(join) = self.accounts.get_mut(&account).and_then(|a| a.rooms.get_mut(&room)) else {
+            return Outcome::pass();
+        };
+        let mut out = Vec::new();
+        match muc::stanza_type(&stanza) {
+            Some("groupchat") => {
+                if muc::is_subject_message(&stanza) {
+                    join.cache.subject = Some(stanza.clone());
+                } else if muc::is_history_worthy(&stanza) {
+                    let (entry, received) = with_delay(&stanza, &room, now);
+                    join.cache.push_history(entry, received, max_messages, max_bytes);
+                }
+                fork_to_members(join, &mut out);
+            }
+            Some("error") => {
+                // An error about something a session sent through the account goes back to that
+                // session; never bounced (an error to the room from the account is kickable).
+                match stanza.attr("id").and_then(|id| join.sender_of(id)) {
+                    Some(session) => deliver_to(&stanza, std::iter::once(session), &mut out),
+                    None => deliver_to(&stanza, join.members.keys(), &mut out),
+                }
+            }
+            _ => {
+                // Private messages, invites and other room messages: to the joined sessions; with
+                // none joined, Prosody delivers or stores it like any message to the account.
+                if join.members.is_empty() {
+                    return Outcome::pass();
+                }
+                fork_to_members(join, &mut out);
+            }
+        }
+        Outcome::handled(out)
+    }
+
+    pub(super) fn handle_room_iq(&mut self, _now: Millis, account: BareJid, stanza: Element) -> Outcome {
+        if !matches!(muc::stanza_type(&stanza), Some("result") | Some("error")) {
+            return Outcome::pass();
+        }
+        let Some(id) = stanza.attr("id") else {
+            return Outcome::pass();
+        };
+        let Some(acct) = self.accounts.get_mut(&account) else {
+            return Outcome::pass();
+        };
+        let from_peer = acct.pending_iqs.get(id).is_some_and(|p| Some(p.peer.as_str()) == stanza.attr("from"));
+        if !from_peer {
+            return Outcome::pass();
+        }
+        let Some(pending) = acct.pending_iqs.remove(id) else {
+            return Outcome::pass();
+        };
+        let mut answer = super::replay::addressed(&stanza, &pending.session);
+        xml::set_attr(&mut answer, "id", pending.original_id);
+        Outcome::handled(vec![Action::Deliver { to: pending.session, stanza: answer }])
+    }
+}
+
+/// A groupchat message as history: with a `<delay/>` stamped by the room (added when the
+/// message arrived live), and the moment it was sent.
+fn with_delay(stanza: &Element, room: &BareJid, now: Millis) -> (Element, Millis) {
+    if let Some(stamp) = stanza.get_child("delay", NS_DELAY).and_then(|d| d.attr("stamp")) {
+        let sent = time::parse_datetime(stamp).unwrap_or(now);
+        return (stanza.clone(), sent);
+    }
+    let mut entry = stanza.clone();
+    let stamp = time::format_datetime(now);
+    entry.append_child(xml::element("delay", NS_DELAY, &[("from", room.as_str()), ("stamp", &stamp)]));
+    (entry, now)
+}

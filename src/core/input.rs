@@ -1,0 +1,23 @@
+//! What happens in Prosody, as the core hears of it. Each variant names the hook it comes from.
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+/// One event for [`super::Minimix::handle`].
+#[derive(Debug, Clone)]
+pub enum Input {
+    /// A bound session sent a presence with a `to` (`pre-presence/full`, `pre-presence/bare`).
+    ClientPresence { session: FullJid, stanza: Element },
+    /// A bound session sent a message (`pre-message/full`, `pre-message/bare`).
+    ClientMessage { session: FullJid, stanza: Element },
+    /// A bound session sent an iq (`pre-iq/full`, `pre-iq/bare`).
+    ClientIq { session: FullJid, stanza: Element },
+    /// A presence addressed to the account's bare JID (`presence/bare`).
+    RoomPresence { account: BareJid, stanza: Element },
+    /// A message addressed to the account's bare JID (`message/bare`, after mod_mam).
+    RoomMessage { account: BareJid, stanza: Element },
+    /// An iq addressed to the account's bare JID (`iq/bare`).
+    RoomIq { account: BareJid, stanza: Element },
+    /// A session is gone for good (`resource-unbind`; not hibernation, not shutdown).
+    SessionClosed { session: FullJid },
+}

@@ -1,0 +1,53 @@
+//! Small helpers over `minidom::Element` so the rest of the core reads like XEP-0045,
+//! not like attribute-map plumbing.
+
+use minidom::rxml::{NcName, Namespace};
+use minidom::Element;
+
+/// Sets (or replaces) an unnamespaced attribute. `name` is always a literal from this crate.
+pub fn set_attr(el: &mut Element, name: &'static str, value: impl Into<String>) {
+    // A literal attribute name that is not an NCName is a bug in this crate, not bad input.
+    let name = NcName::try_from(name).expect("attribute names in minimix are valid NCNames");
+    let value: String = value.into();
+    if let Some(slot) = el.attrs_mut().get_mut(&Namespace::NONE, &name) {
+        *slot = value;
+    } else {
+        el.attrs_mut().insert(Namespace::NONE, name, value);
+    }
+}
+
+/// Removes an unnamespaced attribute if present.
+pub fn remove_attr(el: &mut Element, name: &str) {
+    el.attrs_mut().remove(&Namespace::NONE, name);
+}
+
+/// Builds `<name xmlns=ns/>` with the given attributes.
+pub fn element(name: &str, ns: &str, attrs: &[(&'static str, &str)]) -> Element {
+    let mut el = Element::bare(name, ns);
+    for (k, v) in attrs {
+        set_attr(&mut el, k, *v);
+    }
+    el
+}
+
+/// Builds `<name xmlns=ns>text</name>`.
+pub fn text_element(name: &str, ns: &str, text: &str) -> Element {
+    let mut el = Element::bare(name, ns);
+    el.append_text(text);
+    el
+}
+
+/// Serialized size of an element, used for byte limits and `maxchars`.
+pub fn serialized_len(el: &Element) -> usize {
+    let mut out = Vec::new();
+    match el.write_to(&mut out) {
+        Ok(()) => out.len(),
+        // Writing to a Vec only fails on invalid names, which never enter the core.
+        Err(_) => 0,
+    }
+}
+
+/// Removes every direct child named `name` in namespace `ns`.
+pub fn remove_children(el: &mut Element, name: &str, ns: &str) {
+    while el.remove_child(name, ns).is_some() {}
+}

@@ -1,0 +1,4 @@
+//! placeholder
+pub mod core;
+#[cfg(feature = "module")]
+mod bridge;
