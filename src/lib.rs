@@ -1,4 +1,4 @@
 //! placeholder
-pub mod core;
 #[cfg(feature = "module")]
 mod bridge;
+pub mod core;

@@ -83,7 +83,11 @@ impl Join {
 
     /// The session that sent the message with this id, if it is still remembered.
     pub fn sender_of(&self, id: &str) -> Option<&FullJid> {
-        self.sent_ids.iter().rev().find(|(i, _)| i == id).map(|(_, s)| s)
+        self.sent_ids
+            .iter()
+            .rev()
+            .find(|(i, _)| i == id)
+            .map(|(_, s)| s)
     }
 }
 

@@ -33,15 +33,24 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn pass() -> Self {
-        Self { verdict: Verdict::Pass, actions: Vec::new() }
+        Self {
+            verdict: Verdict::Pass,
+            actions: Vec::new(),
+        }
     }
 
     /// Lets Prosody go on, but still applies `actions` (e.g. on `resource-unbind`).
     pub fn pass_with(actions: Vec<Action>) -> Self {
-        Self { verdict: Verdict::Pass, actions }
+        Self {
+            verdict: Verdict::Pass,
+            actions,
+        }
     }
 
     pub fn handled(actions: Vec<Action>) -> Self {
-        Self { verdict: Verdict::Handled, actions }
+        Self {
+            verdict: Verdict::Handled,
+            actions,
+        }
     }
 }

@@ -66,7 +66,10 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = |option: &'static str, v: usize| {
             if v == 0 {
-                Err(ConfigError { option, reason: "must be at least 1".into() })
+                Err(ConfigError {
+                    option,
+                    reason: "must be at least 1".into(),
+                })
             } else {
                 Ok(())
             }

@@ -19,18 +19,29 @@
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
-use super::account::{Join, Member, Phase, PendingIq};
-use super::muc::{self, HistoryRequest, StatusCode, NS_CLIENT, NS_MUC, NS_MUC_ADMIN, NS_MUC_USER, NS_PING};
+use super::account::{Join, Member, PendingIq, Phase};
+use super::muc::{
+    self, HistoryRequest, StatusCode, NS_CLIENT, NS_MUC, NS_MUC_ADMIN, NS_MUC_USER, NS_PING,
+};
 use super::presence;
 use super::replay;
 use super::xml;
 use super::{as_account, occupant_jid, Action, Config, Millis, Minimix, Outcome};
 
 /// Namespaces of iqs to the room bare JID that need the occupant (the account) as sender.
-const ROOM_IQS_AS_ACCOUNT: &[&str] = &[NS_MUC_ADMIN, "urn:xmpp:message-moderate:0", "urn:xmpp:message-moderate:1"];
+const ROOM_IQS_AS_ACCOUNT: &[&str] = &[
+    NS_MUC_ADMIN,
+    "urn:xmpp:message-moderate:0",
+    "urn:xmpp:message-moderate:1",
+];
 
 impl Minimix {
-    pub(super) fn handle_client_presence(&mut self, now: Millis, session: FullJid, stanza: Element) -> Outcome {
+    pub(super) fn handle_client_presence(
+        &mut self,
+        now: Millis,
+        session: FullJid,
+        stanza: Element,
+    ) -> Outcome {
         let Some(to) = stanza.attr("to").and_then(|t| t.parse::<FullJid>().ok()) else {
             return Outcome::pass();
         };
@@ -41,19 +52,32 @@ impl Minimix {
             Some("error") if self.tracks(&session.to_bare(), &to.to_bare()) => {
                 // An error from a session towards the room must never turn into an error from
                 // the account (a kickable error gets the account removed).
-                log::debug!("dropping presence error from {session} to tracked room {}", to.to_bare());
+                log::debug!(
+                    "dropping presence error from {session} to tracked room {}",
+                    to.to_bare()
+                );
                 Outcome::handled(Vec::new())
             }
             _ => Outcome::pass(),
         }
     }
 
-    fn handle_join(&mut self, now: Millis, session: FullJid, to: FullJid, stanza: Element) -> Outcome {
+    fn handle_join(
+        &mut self,
+        now: Millis,
+        session: FullJid,
+        to: FullJid,
+        stanza: Element,
+    ) -> Outcome {
         let account = session.to_bare();
         let room = to.to_bare();
         let nick = to.resource().as_str().to_owned();
         let payload = presence::payload_of(&stanza);
-        let member = Member { requested_nick: nick.clone(), payload: payload.clone(), seq: self.seq };
+        let member = Member {
+            requested_nick: nick.clone(),
+            payload: payload.clone(),
+            seq: self.seq,
+        };
         let config = &self.config;
         let rooms_in_use = self.accounts.get(&account).map_or(0, |a| a.rooms.len());
         let acct = self.accounts.entry(account.clone()).or_default();
@@ -65,8 +89,17 @@ impl Minimix {
                     if acct.rooms.is_empty() {
                         self.accounts.remove(&account);
                     }
-                    let error = join_error(&to, &session, "wait", "resource-constraint", "Too many rooms joined");
-                    return Outcome::handled(vec![Action::Deliver { to: session, stanza: error }]);
+                    let error = join_error(
+                        &to,
+                        &session,
+                        "wait",
+                        "resource-constraint",
+                        "Too many rooms joined",
+                    );
+                    return Outcome::handled(vec![Action::Deliver {
+                        to: session,
+                        stanza: error,
+                    }]);
                 }
                 let mut join = Join::new(nick, now);
                 join.password = stanza
@@ -76,7 +109,9 @@ impl Minimix {
                 join.members.insert(session, member);
                 join.shown = Some(payload);
                 acct.rooms.insert(room, join);
-                out.push(Action::Route { stanza: as_account(&stanza, &account) });
+                out.push(Action::Route {
+                    stanza: as_account(&stanza, &account),
+                });
                 let deadline = now + config.join_timeout_ms;
                 self.note_deadline(deadline);
             }
@@ -85,17 +120,23 @@ impl Minimix {
                     join.idle_since = None;
                     join.members.insert(session.clone(), member);
                     let history = HistoryRequest::from_join(&stanza);
+                    let joiner = replay::LateJoiner {
+                        session: &session,
+                        requested_nick: &nick,
+                        history: &history,
+                    };
                     let replay = replay::replay_for(
                         &room,
                         &join.cache,
-                        &session,
-                        &nick,
                         &join.nick,
-                        &history,
+                        &joiner,
                         config.history_length,
                         now,
                     );
-                    out.extend(replay.into_iter().map(|s| Action::Deliver { to: session.clone(), stanza: s }));
+                    out.extend(replay.into_iter().map(|s| Action::Deliver {
+                        to: session.clone(),
+                        stanza: s,
+                    }));
                     update_shown(&account, &room, join, config, &mut out);
                 }
                 Phase::Joining { .. } => {
@@ -104,7 +145,10 @@ impl Minimix {
                     join.idle_since = None;
                     join.members.insert(session.clone(), member);
                     for presence in join.cache.occupants.values() {
-                        out.push(Action::Deliver { to: session.clone(), stanza: replay::addressed(presence, &session) });
+                        out.push(Action::Deliver {
+                            to: session.clone(),
+                            stanza: replay::addressed(presence, &session),
+                        });
                     }
                 }
                 Phase::Leaving => {
@@ -115,7 +159,9 @@ impl Minimix {
                     join.members.insert(session, member);
                     join.shown = Some(payload);
                     join.cache = Default::default();
-                    out.push(Action::Route { stanza: as_account(&stanza, &account) });
+                    out.push(Action::Route {
+                        stanza: as_account(&stanza, &account),
+                    });
                     let deadline = now + config.join_timeout_ms;
                     self.note_deadline(deadline);
                 }
@@ -124,12 +170,21 @@ impl Minimix {
         Outcome::handled(out)
     }
 
-    fn handle_presence_update(&mut self, session: FullJid, to: FullJid, stanza: Element) -> Outcome {
+    fn handle_presence_update(
+        &mut self,
+        session: FullJid,
+        to: FullJid,
+        stanza: Element,
+    ) -> Outcome {
         let account = session.to_bare();
         let room = to.to_bare();
         let seq = self.seq;
         let config = &self.config;
-        let Some(join) = self.accounts.get_mut(&account).and_then(|a| a.rooms.get_mut(&room)) else {
+        let Some(join) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(&room))
+        else {
             return Outcome::pass();
         };
         let Some(member) = join.members.get_mut(&session) else {
@@ -144,7 +199,9 @@ impl Minimix {
             // A nick change is the account's: every joined session sees the room's 303.
             join.nick_change = Some((session, nick.to_owned()));
             join.shown = Some(presence::payload_of(&stanza));
-            out.push(Action::Route { stanza: as_account(&stanza, &account) });
+            out.push(Action::Route {
+                stanza: as_account(&stanza, &account),
+            });
         } else {
             update_shown(&account, &room, join, config, &mut out);
         }
@@ -155,14 +212,26 @@ impl Minimix {
         let account = session.to_bare();
         let room = to.to_bare();
         let config = &self.config;
-        let Some(join) = self.accounts.get_mut(&account).and_then(|a| a.rooms.get_mut(&room)) else {
+        let Some(join) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(&room))
+        else {
             return Outcome::pass();
         };
         if join.members.remove(&session).is_none() {
             // Already leaving, or never joined from this session: nothing for the room.
-            return if join.leaving.contains(&session) { Outcome::handled(Vec::new()) } else { Outcome::pass() };
+            return if join.leaving.contains(&session) {
+                Outcome::handled(Vec::new())
+            } else {
+                Outcome::pass()
+            };
         }
-        if join.nick_change.as_ref().is_some_and(|(s, _)| *s == session) {
+        if join
+            .nick_change
+            .as_ref()
+            .is_some_and(|(s, _)| *s == session)
+        {
             join.nick_change = None;
         }
         let mut out = Vec::new();
@@ -178,23 +247,37 @@ impl Minimix {
             if let Some(to) = occupant_jid(&room, &join.nick) {
                 xml::set_attr(&mut leave, "to", to.as_str());
             }
-            out.push(Action::Route { stanza: as_account(&leave, &account) });
+            out.push(Action::Route {
+                stanza: as_account(&leave, &account),
+            });
         } else {
             let unavailable = self_unavailable(&room, join, &session);
-            out.push(Action::Deliver { to: session, stanza: unavailable });
+            out.push(Action::Deliver {
+                to: session,
+                stanza: unavailable,
+            });
             update_shown(&account, &room, join, config, &mut out);
         }
         Outcome::handled(out)
     }
 
-    pub(super) fn handle_client_message(&mut self, _now: Millis, session: FullJid, mut stanza: Element) -> Outcome {
+    pub(super) fn handle_client_message(
+        &mut self,
+        _now: Millis,
+        session: FullJid,
+        mut stanza: Element,
+    ) -> Outcome {
         let Some(to) = stanza.attr("to").and_then(|t| t.parse::<Jid>().ok()) else {
             return Outcome::pass();
         };
         let account = session.to_bare();
         let room = to.to_bare();
         let seq = self.seq;
-        let Some(join) = self.accounts.get_mut(&account).and_then(|a| a.rooms.get_mut(&room)) else {
+        let Some(join) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(&room))
+        else {
             return Outcome::pass();
         };
         if muc::stanza_type(&stanza) == Some("error") {
@@ -213,10 +296,17 @@ impl Minimix {
             }
         };
         join.remember_sent(&id, &session);
-        Outcome::handled(vec![Action::Route { stanza: as_account(&stanza, &account) }])
+        Outcome::handled(vec![Action::Route {
+            stanza: as_account(&stanza, &account),
+        }])
     }
 
-    pub(super) fn handle_client_iq(&mut self, now: Millis, session: FullJid, stanza: Element) -> Outcome {
+    pub(super) fn handle_client_iq(
+        &mut self,
+        now: Millis,
+        session: FullJid,
+        stanza: Element,
+    ) -> Outcome {
         let Some(to) = stanza.attr("to").and_then(|t| t.parse::<Jid>().ok()) else {
             return Outcome::pass();
         };
@@ -244,30 +334,57 @@ impl Minimix {
                     let reply = if is_member && join.phase == Phase::Joined {
                         iq_reply(&stanza, &session, "result", None)
                     } else {
-                        iq_reply(&stanza, &session, "error", Some(("cancel", "not-acceptable")))
+                        iq_reply(
+                            &stanza,
+                            &session,
+                            "error",
+                            Some(("cancel", "not-acceptable")),
+                        )
                     };
-                    return Outcome::handled(vec![Action::Deliver { to: session, stanza: reply }]);
+                    return Outcome::handled(vec![Action::Deliver {
+                        to: session,
+                        stanza: reply,
+                    }]);
                 }
                 if !is_member {
                     return Outcome::pass();
                 }
                 let needs_account = to_occupant.is_some()
-                    || stanza.children().next().is_some_and(|c| ROOM_IQS_AS_ACCOUNT.contains(&c.ns().as_str()));
+                    || stanza
+                        .children()
+                        .next()
+                        .is_some_and(|c| ROOM_IQS_AS_ACCOUNT.contains(&c.ns().as_str()));
                 if !needs_account {
                     return Outcome::pass();
                 }
                 // Room-wide bound: expired mappings go first, then refuse when still full.
                 acct.pending_iqs.retain(|_, p| p.expires > now);
                 if acct.pending_iqs.len() >= config.max_pending_iqs {
-                    log::info!("{account} has {} iqs in flight (minimix_max_pending_iqs)", acct.pending_iqs.len());
-                    let reply = iq_reply(&stanza, &session, "error", Some(("wait", "resource-constraint")));
-                    return Outcome::handled(vec![Action::Deliver { to: session, stanza: reply }]);
+                    log::info!(
+                        "{account} has {} iqs in flight (minimix_max_pending_iqs)",
+                        acct.pending_iqs.len()
+                    );
+                    let reply = iq_reply(
+                        &stanza,
+                        &session,
+                        "error",
+                        Some(("wait", "resource-constraint")),
+                    );
+                    return Outcome::handled(vec![Action::Deliver {
+                        to: session,
+                        stanza: reply,
+                    }]);
                 }
                 let new_id = format!("minimix-{seq:x}");
                 let expires = now + config.iq_timeout_ms;
                 acct.pending_iqs.insert(
                     new_id.clone(),
-                    PendingIq { session, original_id: id, peer: to.as_str().to_owned(), expires },
+                    PendingIq {
+                        session,
+                        original_id: id,
+                        peer: to.as_str().to_owned(),
+                        expires,
+                    },
                 );
                 let mut routed = as_account(&stanza, &account);
                 xml::set_attr(&mut routed, "id", new_id);
@@ -277,7 +394,9 @@ impl Minimix {
             Some("result") | Some("error") if is_member && to_occupant.is_some() => {
                 // The answer to an iq an occupant sent the account: it must come from the
                 // account, with the room's id unchanged.
-                Outcome::handled(vec![Action::Route { stanza: as_account(&stanza, &account) }])
+                Outcome::handled(vec![Action::Route {
+                    stanza: as_account(&stanza, &account),
+                }])
             }
             _ => Outcome::pass(),
         }
@@ -293,7 +412,11 @@ impl Minimix {
         let mut idle = false;
         for (room, join) in acct.rooms.iter_mut() {
             join.leaving.remove(&session);
-            if join.nick_change.as_ref().is_some_and(|(s, _)| *s == session) {
+            if join
+                .nick_change
+                .as_ref()
+                .is_some_and(|(s, _)| *s == session)
+            {
                 join.nick_change = None;
             }
             if join.members.remove(&session).is_some() {
@@ -316,7 +439,13 @@ impl Minimix {
 }
 
 /// Sends the account's aggregate presence to the room when it differs from what the room has.
-pub(super) fn update_shown(account: &BareJid, room: &BareJid, join: &mut Join, config: &Config, out: &mut Vec<Action>) {
+pub(super) fn update_shown(
+    account: &BareJid,
+    room: &BareJid,
+    join: &mut Join,
+    config: &Config,
+    out: &mut Vec<Action>,
+) {
     if join.phase != Phase::Joined {
         return;
     }
@@ -336,14 +465,20 @@ pub(super) fn update_shown(account: &BareJid, room: &BareJid, join: &mut Join, c
     };
     let mut update = desired.clone();
     xml::set_attr(&mut update, "to", to.as_str());
-    out.push(Action::Route { stanza: as_account(&update, account) });
+    out.push(Action::Route {
+        stanza: as_account(&update, account),
+    });
     join.shown = Some(desired);
 }
 
 /// The self-unavailable a session gets when it leaves while other sessions stay: what the room
 /// would send it, built from the account's cached self-presence.
 fn self_unavailable(room: &BareJid, join: &Join, session: &FullJid) -> Element {
-    let mut p = xml::element("presence", NS_CLIENT, &[("type", "unavailable"), ("to", session.as_str())]);
+    let mut p = xml::element(
+        "presence",
+        NS_CLIENT,
+        &[("type", "unavailable"), ("to", session.as_str())],
+    );
     if let Some(from) = occupant_jid(room, &join.nick) {
         xml::set_attr(&mut p, "from", from.as_str());
     }
@@ -358,22 +493,40 @@ fn self_unavailable(room: &BareJid, join: &Join, session: &FullJid) -> Element {
     if let Some(cached) = cached_item {
         for key in ["affiliation", "jid"] {
             if let Some(v) = cached.attr(key) {
-                xml::set_attr(&mut item, if key == "jid" { "jid" } else { "affiliation" }, v);
+                xml::set_attr(
+                    &mut item,
+                    if key == "jid" { "jid" } else { "affiliation" },
+                    v,
+                );
             }
         }
     }
     x.append_child(item);
-    x.append_child(xml::element("status", NS_MUC_USER, &[("code", &StatusCode::SelfPresence.code().to_string())]));
+    x.append_child(xml::element(
+        "status",
+        NS_MUC_USER,
+        &[("code", &StatusCode::SelfPresence.code().to_string())],
+    ));
     p.append_child(x);
     p
 }
 
 /// A presence error for a join the core refuses itself.
-fn join_error(occupant: &FullJid, session: &FullJid, error_type: &str, condition: &str, text: &str) -> Element {
+fn join_error(
+    occupant: &FullJid,
+    session: &FullJid,
+    error_type: &str,
+    condition: &str,
+    text: &str,
+) -> Element {
     let mut p = xml::element(
         "presence",
         NS_CLIENT,
-        &[("type", "error"), ("from", occupant.as_str()), ("to", session.as_str())],
+        &[
+            ("type", "error"),
+            ("from", occupant.as_str()),
+            ("to", session.as_str()),
+        ],
     );
     p.append_child(Element::bare("x", NS_MUC));
     p.append_child(muc::error_element(error_type, condition, Some(text)));
@@ -381,7 +534,12 @@ fn join_error(occupant: &FullJid, session: &FullJid, error_type: &str, condition
 }
 
 /// A reply to a session's iq, from the JID it asked: a result, or an error.
-fn iq_reply(request: &Element, session: &FullJid, kind: &str, error: Option<(&str, &str)>) -> Element {
+fn iq_reply(
+    request: &Element,
+    session: &FullJid,
+    kind: &str,
+    error: Option<(&str, &str)>,
+) -> Element {
     let mut reply = xml::element("iq", NS_CLIENT, &[("type", kind), ("to", session.as_str())]);
     if let Some(from) = request.attr("to") {
         xml::set_attr(&mut reply, "from", from);

@@ -13,7 +13,12 @@ use super::xml;
 use super::{deliver_to, fork_to_members, Action, Minimix, Outcome};
 
 impl Minimix {
-    pub(super) fn handle_room_presence(&mut self, now: Millis, account: BareJid, stanza: Element) -> Outcome {
+    pub(super) fn handle_room_presence(
+        &mut self,
+        now: Millis,
+        account: BareJid,
+        stanza: Element,
+    ) -> Outcome {
         let _ = now;
         let Some(from) = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok()) else {
             return Outcome::pass();
@@ -30,7 +35,10 @@ impl Minimix {
         let mut out = Vec::new();
         match muc::stanza_type(&stanza) {
             Some("error") => {
-                if let Some((session, _)) = join.nick_change.take_if(|(_, n)| Some(n.as_str()) == nick.as_deref()) {
+                if let Some((session, _)) = join
+                    .nick_change
+                    .take_if(|(_, n)| Some(n.as_str()) == nick.as_deref())
+                {
                     // The room refused a session's nick change: only that session asked.
                     deliver_to(&stanza, std::iter::once(&session), &mut out);
                     return Outcome::handled(out);
@@ -40,7 +48,11 @@ impl Minimix {
                     Phase::Joining { .. } | Phase::Leaving => {
                         // The join failed (or the room errs on the leave): every waiting session
                         // hears it, and nothing is left behind to block a later join.
-                        deliver_to(&stanza, join.members.keys().chain(join.leaving.iter()), &mut out);
+                        deliver_to(
+                            &stanza,
+                            join.members.keys().chain(join.leaving.iter()),
+                            &mut out,
+                        );
                         acct.rooms.remove(&room);
                     }
                 }
@@ -56,7 +68,10 @@ impl Minimix {
                 let available = muc::stanza_type(&stanza).is_none();
                 if !is_self {
                     if available {
-                        if !join.cache.set_occupant(&nick, stanza.clone(), max_occupants) {
+                        if !join
+                            .cache
+                            .set_occupant(&nick, stanza.clone(), max_occupants)
+                        {
                             log::info!("{room}: more than {max_occupants} occupants (minimix_max_occupants); not caching {nick}");
                         }
                     } else {
@@ -72,7 +87,9 @@ impl Minimix {
                     for (session, member) in join.members.iter_mut() {
                         let assigned = member.requested_nick != nick;
                         if assigned == has_210 {
-                            out.push(Action::Forward { to: session.clone() });
+                            out.push(Action::Forward {
+                                to: session.clone(),
+                            });
                         } else {
                             let mut s = super::replay::addressed(&stanza, session);
                             if assigned {
@@ -80,7 +97,10 @@ impl Minimix {
                             } else {
                                 muc::remove_status(&mut s, StatusCode::NickAssigned);
                             }
-                            out.push(Action::Deliver { to: session.clone(), stanza: s });
+                            out.push(Action::Deliver {
+                                to: session.clone(),
+                                stanza: s,
+                            });
                         }
                         // The session now knows the account's nick; later updates are plain.
                         member.requested_nick = nick.clone();
@@ -104,10 +124,15 @@ impl Minimix {
                     // removed (321, 322, 332, 333), or the room was destroyed. Everyone joined
                     // hears it, and the state is dropped so a later join starts afresh.
                     if join.phase != Phase::Leaving {
-                        log::info!("{account} removed from {room} (codes {:?})", muc::status_codes(&stanza));
+                        log::info!(
+                            "{account} removed from {room} (codes {:?})",
+                            muc::status_codes(&stanza)
+                        );
                     }
                     for session in join.members.keys().chain(join.leaving.iter()) {
-                        out.push(Action::Forward { to: session.clone() });
+                        out.push(Action::Forward {
+                            to: session.clone(),
+                        });
                     }
                     acct.rooms.remove(&room);
                 }
@@ -121,13 +146,25 @@ impl Minimix {
         Outcome::handled(out)
     }
 
-    pub(super) fn handle_room_message(&mut self, now: Millis, account: BareJid, stanza: Element) -> Outcome {
+    pub(super) fn handle_room_message(
+        &mut self,
+        now: Millis,
+        account: BareJid,
+        stanza: Element,
+    ) -> Outcome {
         let Some(from) = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok()) else {
             return Outcome::pass();
         };
         let room = from.to_bare();
-        let (max_messages, max_bytes) = (self.config.history_max_messages, self.config.history_max_bytes);
-        let Some(join) = self.accounts.get_mut(&account).and_then(|a| a.rooms.get_mut(&room)) else {
+        let (max_messages, max_bytes) = (
+            self.config.history_max_messages,
+            self.config.history_max_bytes,
+        );
+        let Some(join) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(&room))
+        else {
             return Outcome::pass();
         };
         let mut out = Vec::new();
@@ -137,7 +174,8 @@ impl Minimix {
                     join.cache.subject = Some(stanza.clone());
                 } else if muc::is_history_worthy(&stanza) {
                     let (entry, received) = with_delay(&stanza, &room, now);
-                    join.cache.push_history(entry, received, max_messages, max_bytes);
+                    join.cache
+                        .push_history(entry, received, max_messages, max_bytes);
                 }
                 fork_to_members(join, &mut out);
             }
@@ -161,7 +199,12 @@ impl Minimix {
         Outcome::handled(out)
     }
 
-    pub(super) fn handle_room_iq(&mut self, _now: Millis, account: BareJid, stanza: Element) -> Outcome {
+    pub(super) fn handle_room_iq(
+        &mut self,
+        _now: Millis,
+        account: BareJid,
+        stanza: Element,
+    ) -> Outcome {
         if !matches!(muc::stanza_type(&stanza), Some("result") | Some("error")) {
             return Outcome::pass();
         }
@@ -171,7 +214,10 @@ impl Minimix {
         let Some(acct) = self.accounts.get_mut(&account) else {
             return Outcome::pass();
         };
-        let from_peer = acct.pending_iqs.get(id).is_some_and(|p| Some(p.peer.as_str()) == stanza.attr("from"));
+        let from_peer = acct
+            .pending_iqs
+            .get(id)
+            .is_some_and(|p| Some(p.peer.as_str()) == stanza.attr("from"));
         if !from_peer {
             return Outcome::pass();
         }
@@ -180,19 +226,29 @@ impl Minimix {
         };
         let mut answer = super::replay::addressed(&stanza, &pending.session);
         xml::set_attr(&mut answer, "id", pending.original_id);
-        Outcome::handled(vec![Action::Deliver { to: pending.session, stanza: answer }])
+        Outcome::handled(vec![Action::Deliver {
+            to: pending.session,
+            stanza: answer,
+        }])
     }
 }
 
 /// A groupchat message as history: with a `<delay/>` stamped by the room (added when the
 /// message arrived live), and the moment it was sent.
 fn with_delay(stanza: &Element, room: &BareJid, now: Millis) -> (Element, Millis) {
-    if let Some(stamp) = stanza.get_child("delay", NS_DELAY).and_then(|d| d.attr("stamp")) {
+    if let Some(stamp) = stanza
+        .get_child("delay", NS_DELAY)
+        .and_then(|d| d.attr("stamp"))
+    {
         let sent = time::parse_datetime(stamp).unwrap_or(now);
         return (stanza.clone(), sent);
     }
     let mut entry = stanza.clone();
     let stamp = time::format_datetime(now);
-    entry.append_child(xml::element("delay", NS_DELAY, &[("from", room.as_str()), ("stamp", &stamp)]));
+    entry.append_child(xml::element(
+        "delay",
+        NS_DELAY,
+        &[("from", room.as_str()), ("stamp", &stamp)],
+    ));
     (entry, now)
 }

@@ -65,7 +65,12 @@ pub struct Minimix {
 impl Minimix {
     pub fn new(config: Config) -> Result<Self, ConfigError> {
         config.validate()?;
-        Ok(Self { config, accounts: BTreeMap::new(), seq: 0, next_deadline: None })
+        Ok(Self {
+            config,
+            accounts: BTreeMap::new(),
+            seq: 0,
+            next_deadline: None,
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -83,11 +88,19 @@ impl Minimix {
     pub fn handle(&mut self, now: Millis, input: Input) -> Outcome {
         self.seq += 1;
         match input {
-            Input::ClientPresence { session, stanza } => self.handle_client_presence(now, session, stanza),
-            Input::ClientMessage { session, stanza } => self.handle_client_message(now, session, stanza),
+            Input::ClientPresence { session, stanza } => {
+                self.handle_client_presence(now, session, stanza)
+            }
+            Input::ClientMessage { session, stanza } => {
+                self.handle_client_message(now, session, stanza)
+            }
             Input::ClientIq { session, stanza } => self.handle_client_iq(now, session, stanza),
-            Input::RoomPresence { account, stanza } => self.handle_room_presence(now, account, stanza),
-            Input::RoomMessage { account, stanza } => self.handle_room_message(now, account, stanza),
+            Input::RoomPresence { account, stanza } => {
+                self.handle_room_presence(now, account, stanza)
+            }
+            Input::RoomMessage { account, stanza } => {
+                self.handle_room_message(now, account, stanza)
+            }
             Input::RoomIq { account, stanza } => self.handle_room_iq(now, account, stanza),
             Input::SessionClosed { session } => self.handle_session_closed(now, session),
         }
@@ -99,13 +112,20 @@ impl Minimix {
     pub fn rooms_of(&self, account: &BareJid) -> Vec<(BareJid, String, Phase)> {
         self.accounts
             .get(account)
-            .map(|a| a.rooms.iter().map(|(r, j)| (r.clone(), j.nick.clone(), j.phase)).collect())
+            .map(|a| {
+                a.rooms
+                    .iter()
+                    .map(|(r, j)| (r.clone(), j.nick.clone(), j.phase))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// The sessions of an account that joined a room.
     pub fn sessions_in(&self, account: &BareJid, room: &BareJid) -> Vec<FullJid> {
-        self.join(account, room).map(|j| j.members.keys().cloned().collect()).unwrap_or_default()
+        self.join(account, room)
+            .map(|j| j.members.keys().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The account's membership of a room, if any.
@@ -133,12 +153,23 @@ impl Minimix {
 
 /// Forwards the input stanza to every joined session.
 fn fork_to_members(join: &Join, out: &mut Vec<Action>) {
-    out.extend(join.members.keys().map(|to| Action::Forward { to: to.clone() }));
+    out.extend(
+        join.members
+            .keys()
+            .map(|to| Action::Forward { to: to.clone() }),
+    );
 }
 
 /// Delivers a copy of `stanza` addressed to each of `sessions`.
-fn deliver_to<'a>(stanza: &Element, sessions: impl Iterator<Item = &'a FullJid>, out: &mut Vec<Action>) {
-    out.extend(sessions.map(|to| Action::Deliver { to: to.clone(), stanza: replay::addressed(stanza, to) }));
+fn deliver_to<'a>(
+    stanza: &Element,
+    sessions: impl Iterator<Item = &'a FullJid>,
+    out: &mut Vec<Action>,
+) {
+    out.extend(sessions.map(|to| Action::Deliver {
+        to: to.clone(),
+        stanza: replay::addressed(stanza, to),
+    }));
 }
 
 /// `room@service/nick`, or `None` when the nick is not a valid resourcepart.

@@ -171,7 +171,9 @@ pub fn remove_status(stanza: &mut Element, code: StatusCode) {
 
 /// The nick an `<item nick=…/>` announces (303 nick changes).
 pub fn item_nick(stanza: &Element) -> Option<&str> {
-    muc_user(stanza)?.get_child("item", NS_MUC_USER)?.attr("nick")
+    muc_user(stanza)?
+        .get_child("item", NS_MUC_USER)?
+        .attr("nick")
 }
 
 /// The room's `<destroy/>` notice in a self-unavailable presence.

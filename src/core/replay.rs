@@ -10,23 +10,37 @@ use super::room::{HistoryEntry, RoomCache};
 use super::time::Millis;
 use super::xml;
 
+/// Who is joining late, and what it asked for.
+pub struct LateJoiner<'a> {
+    pub session: &'a FullJid,
+    pub requested_nick: &'a str,
+    pub history: &'a HistoryRequest,
+}
+
 /// Everything a late session gets, each stanza addressed to it.
 pub fn replay_for(
     room: &BareJid,
     cache: &RoomCache,
-    session: &FullJid,
-    requested_nick: &str,
     actual_nick: &str,
-    history: &HistoryRequest,
+    joiner: &LateJoiner,
     default_history: usize,
     now: Millis,
 ) -> Vec<Element> {
+    let LateJoiner {
+        session,
+        requested_nick,
+        history,
+    } = *joiner;
     let mut out = Vec::with_capacity(cache.occupants.len() + 2 + default_history);
     for presence in cache.occupants.values() {
         out.push(addressed(presence, session));
     }
     if let Some(own) = &cache.self_presence {
-        out.push(self_presence_for(own, session, requested_nick != actual_nick));
+        out.push(self_presence_for(
+            own,
+            session,
+            requested_nick != actual_nick,
+        ));
     }
     for entry in select_history(&cache.history, history, default_history, now) {
         out.push(addressed(&entry.stanza, session));
@@ -63,7 +77,11 @@ fn empty_subject(room: &BareJid, to: &FullJid) -> Element {
     let mut m = xml::element(
         "message",
         NS_CLIENT,
-        &[("type", "groupchat"), ("from", room.as_str()), ("to", to.as_str())],
+        &[
+            ("type", "groupchat"),
+            ("from", room.as_str()),
+            ("to", to.as_str()),
+        ],
     );
     m.append_child(Element::bare("subject", NS_CLIENT));
     m
@@ -77,7 +95,10 @@ pub fn select_history<'a>(
     default_history: usize,
     now: Millis,
 ) -> impl Iterator<Item = &'a HistoryEntry> {
-    let max_stanzas = request.max_stanzas.unwrap_or(default_history).min(history.len());
+    let max_stanzas = request
+        .max_stanzas
+        .unwrap_or(default_history)
+        .min(history.len());
     let oldest_allowed = request
         .seconds
         .map(|s| now.saturating_sub(s.saturating_mul(1000)))

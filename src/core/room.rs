@@ -50,13 +50,23 @@ impl RoomCache {
     }
 
     /// Appends a message to the history window, evicting the oldest beyond the limits.
-    pub fn push_history(&mut self, stanza: Element, received: Millis, max_messages: usize, max_bytes: usize) {
+    pub fn push_history(
+        &mut self,
+        stanza: Element,
+        received: Millis,
+        max_messages: usize,
+        max_bytes: usize,
+    ) {
         let bytes = xml::serialized_len(&stanza);
         if max_messages == 0 || bytes > max_bytes {
             return;
         }
         self.history_bytes += bytes;
-        self.history.push_back(HistoryEntry { stanza, received, bytes });
+        self.history.push_back(HistoryEntry {
+            stanza,
+            received,
+            bytes,
+        });
         while self.history.len() > max_messages || self.history_bytes > max_bytes {
             match self.history.pop_front() {
                 Some(old) => self.history_bytes -= old.bytes,

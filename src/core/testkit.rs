@@ -13,9 +13,15 @@ pub fn el(xml: &str) -> Element {
         xml.to_owned()
     } else {
         let name_end = xml.find([' ', '/', '>']).expect("an element");
-        format!("{} xmlns='jabber:client'{}", &xml[..name_end], &xml[name_end..])
+        format!(
+            "{} xmlns='jabber:client'{}",
+            &xml[..name_end],
+            &xml[name_end..]
+        )
     };
-    with_ns.parse().unwrap_or_else(|e| panic!("bad test XML {xml}: {e}"))
+    with_ns
+        .parse()
+        .unwrap_or_else(|e| panic!("bad test XML {xml}: {e}"))
 }
 
 pub fn full(s: &str) -> FullJid {
@@ -95,11 +101,17 @@ impl World {
     }
 
     pub fn with_config(config: Config) -> Self {
-        Self { mm: Minimix::new(config).expect("valid config"), now: 1_000_000 }
+        Self {
+            mm: Minimix::new(config).expect("valid config"),
+            now: 1_000_000,
+        }
     }
 
     fn step(&mut self, input: Input, stanza: Option<Element>) -> Step {
-        Step { outcome: self.mm.handle(self.now, input), input: stanza }
+        Step {
+            outcome: self.mm.handle(self.now, input),
+            input: stanza,
+        }
     }
 
     /// A session sends a stanza (presence, message or iq by its name); `from` is set as Prosody does.
@@ -108,9 +120,18 @@ impl World {
         super::xml::set_attr(&mut stanza, "from", session);
         let session = full(session);
         let input = match stanza.name() {
-            "presence" => Input::ClientPresence { session, stanza: stanza.clone() },
-            "message" => Input::ClientMessage { session, stanza: stanza.clone() },
-            "iq" => Input::ClientIq { session, stanza: stanza.clone() },
+            "presence" => Input::ClientPresence {
+                session,
+                stanza: stanza.clone(),
+            },
+            "message" => Input::ClientMessage {
+                session,
+                stanza: stanza.clone(),
+            },
+            "iq" => Input::ClientIq {
+                session,
+                stanza: stanza.clone(),
+            },
             other => panic!("not a stanza: {other}"),
         };
         self.step(input, Some(stanza))
@@ -122,28 +143,51 @@ impl World {
         super::xml::set_attr(&mut stanza, "to", account);
         let account = bare(account);
         let input = match stanza.name() {
-            "presence" => Input::RoomPresence { account, stanza: stanza.clone() },
-            "message" => Input::RoomMessage { account, stanza: stanza.clone() },
-            "iq" => Input::RoomIq { account, stanza: stanza.clone() },
+            "presence" => Input::RoomPresence {
+                account,
+                stanza: stanza.clone(),
+            },
+            "message" => Input::RoomMessage {
+                account,
+                stanza: stanza.clone(),
+            },
+            "iq" => Input::RoomIq {
+                account,
+                stanza: stanza.clone(),
+            },
             other => panic!("not a stanza: {other}"),
         };
         self.step(input, Some(stanza))
     }
 
     pub fn closed(&mut self, session: &str) -> Step {
-        self.step(Input::SessionClosed { session: full(session) }, None)
+        self.step(
+            Input::SessionClosed {
+                session: full(session),
+            },
+            None,
+        )
     }
 
     pub fn tick(&mut self, ms: Millis) -> Step {
         self.now += ms;
-        Step { outcome: self.mm.handle_timeout(self.now), input: None }
+        Step {
+            outcome: self.mm.handle_timeout(self.now),
+            input: None,
+        }
     }
 
     /// Drives a complete local join of `session` as `nick`, the room answering with one other
     /// occupant (`other`), the self-presence and a subject, as Prosody's MUC does.
     pub fn join_local(&mut self, session: &str, room: &str, nick: &str, other: &str) -> Vec<Step> {
         let account = full(session).to_bare().to_string();
-        let join = self.client(session, &format!("<presence to='{room}/{nick}'><x xmlns='{}'/></presence>", super::muc::NS_MUC));
+        let join = self.client(
+            session,
+            &format!(
+                "<presence to='{room}/{nick}'><x xmlns='{}'/></presence>",
+                super::muc::NS_MUC
+            ),
+        );
         let occupant = self.room(&account, &occupant_presence(room, other, None));
         let own = self.room(&account, &self_presence(room, nick, &[110]));
         let subject = self.room(
@@ -165,7 +209,10 @@ pub fn occupant_presence(room: &str, nick: &str, ty: Option<&str>) -> String {
 
 /// The room's presence about the account itself, with these status codes.
 pub fn self_presence(room: &str, nick: &str, codes: &[u16]) -> String {
-    let statuses: String = codes.iter().map(|c| format!("<status code='{c}'/>")).collect();
+    let statuses: String = codes
+        .iter()
+        .map(|c| format!("<status code='{c}'/>"))
+        .collect();
     format!(
         "<presence from='{room}/{nick}'><x xmlns='{}'><item affiliation='owner' role='moderator'/>{statuses}</x></presence>",
         super::muc::NS_MUC_USER
@@ -173,5 +220,8 @@ pub fn self_presence(room: &str, nick: &str, codes: &[u16]) -> String {
 }
 
 pub fn codes(stanza: &Element) -> Vec<u16> {
-    super::muc::status_codes(stanza).into_iter().map(|c| c.code()).collect()
+    super::muc::status_codes(stanza)
+        .into_iter()
+        .map(|c| c.code())
+        .collect()
 }

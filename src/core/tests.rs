@@ -29,8 +29,14 @@ fn first_join_makes_the_account_join_once_and_is_recorded_before_sending() {
     assert_eq!(routed[0].attr("to"), Some("room@muc.localhost/Alice"));
     assert!(routed[0].has_child("x", NS_MUC), "the join payload is kept");
     // The state exists already when the action is handed out (the local MUC answers inside send).
-    assert!(matches!(w.mm.join(&bare(ALICE), &bare(ROOM)).map(|j| j.phase), Some(Phase::Joining { .. })));
-    assert_eq!(w.mm.sessions_in(&bare(ALICE), &bare(ROOM)), vec![full(PHONE)]);
+    assert!(matches!(
+        w.mm.join(&bare(ALICE), &bare(ROOM)).map(|j| j.phase),
+        Some(Phase::Joining { .. })
+    ));
+    assert_eq!(
+        w.mm.sessions_in(&bare(ALICE), &bare(ROOM)),
+        vec![full(PHONE)]
+    );
 }
 
 #[test]
@@ -44,7 +50,10 @@ fn room_answers_during_the_join_reach_the_joining_session_addressed_to_it() {
         assert_eq!(got[0].attr("to"), Some(PHONE));
     }
     assert_eq!(codes(&steps[2].to(PHONE)[0]), vec![110]);
-    assert_eq!(w.mm.join(&bare(ALICE), &bare(ROOM)).map(|j| j.phase), Some(Phase::Joined));
+    assert_eq!(
+        w.mm.join(&bare(ALICE), &bare(ROOM)).map(|j| j.phase),
+        Some(Phase::Joined)
+    );
 }
 
 #[test]
@@ -55,9 +64,15 @@ fn second_session_gets_cached_occupants_then_own_presence_then_history_then_subj
     w.room(ALICE, &groupchat("Bob", "hello"));
     let step = w.client(LAPTOP, &join_xml("Alice"));
     assert!(step.handled());
-    assert!(step.routed().is_empty(), "the room sees nothing when a second session joins");
+    assert!(
+        step.routed().is_empty(),
+        "the room sees nothing when a second session joins"
+    );
     let got = step.to(LAPTOP);
-    let froms: Vec<_> = got.iter().map(|s| (s.name().to_owned(), s.attr("from").unwrap_or("").to_owned())).collect();
+    let froms: Vec<_> = got
+        .iter()
+        .map(|s| (s.name().to_owned(), s.attr("from").unwrap_or("").to_owned()))
+        .collect();
     assert_eq!(
         froms,
         vec![
@@ -69,11 +84,24 @@ fn second_session_gets_cached_occupants_then_own_presence_then_history_then_subj
         ]
     );
     assert!(got.iter().all(|s| s.attr("to") == Some(LAPTOP)));
-    assert_eq!(codes(&got[2]), vec![110], "own presence last among presences, with 110");
+    assert_eq!(
+        codes(&got[2]),
+        vec![110],
+        "own presence last among presences, with 110"
+    );
     assert!(got[3].has_child("body", super::muc::NS_CLIENT));
-    assert!(got[3].has_child("delay", super::muc::NS_DELAY), "history carries a delay");
-    assert!(got[4].has_child("subject", super::muc::NS_CLIENT), "subject last");
-    assert!(step.to(PHONE).is_empty(), "the first session sees nothing of the replay");
+    assert!(
+        got[3].has_child("delay", super::muc::NS_DELAY),
+        "history carries a delay"
+    );
+    assert!(
+        got[4].has_child("subject", super::muc::NS_CLIENT),
+        "subject last"
+    );
+    assert!(
+        step.to(PHONE).is_empty(),
+        "the first session sees nothing of the replay"
+    );
 }
 
 #[test]
@@ -81,7 +109,11 @@ fn late_session_with_another_nick_gets_the_accounts_nick_with_status_210() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     let step = w.client(LAPTOP, &join_xml("Ally"));
-    let own = step.to(LAPTOP).into_iter().find(|s| s.attr("from") == Some("room@muc.localhost/Alice")).unwrap();
+    let own = step
+        .to(LAPTOP)
+        .into_iter()
+        .find(|s| s.attr("from") == Some("room@muc.localhost/Alice"))
+        .unwrap();
     assert_eq!(codes(&own), vec![110, 210]);
     assert!(step.routed().is_empty(), "no nick change for the account");
 }
@@ -91,10 +123,17 @@ fn sessions_that_did_not_join_get_none_of_the_rooms_traffic() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.client(LAPTOP, &join_xml("Alice"));
-    for xml in [groupchat("Bob", "hi"), occupant_presence(ROOM, "Dan", None), occupant_presence(ROOM, "Dan", Some("unavailable"))] {
+    for xml in [
+        groupchat("Bob", "hi"),
+        occupant_presence(ROOM, "Dan", None),
+        occupant_presence(ROOM, "Dan", Some("unavailable")),
+    ] {
         let step = w.room(ALICE, &xml);
         assert!(step.handled());
-        assert_eq!(step.recipients(), vec![LAPTOP.to_string(), PHONE.to_string()]);
+        assert_eq!(
+            step.recipients(),
+            vec![LAPTOP.to_string(), PHONE.to_string()]
+        );
         assert!(step.to(DESK).is_empty());
         assert_eq!(step.to(PHONE).len(), 1, "exactly once");
     }
@@ -104,7 +143,10 @@ fn sessions_that_did_not_join_get_none_of_the_rooms_traffic() {
 fn groupchat_from_a_session_goes_to_the_room_from_the_account() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let step = w.client(PHONE, &format!("<message type='groupchat' id='x1' to='{ROOM}'><body>hey</body></message>"));
+    let step = w.client(
+        PHONE,
+        &format!("<message type='groupchat' id='x1' to='{ROOM}'><body>hey</body></message>"),
+    );
     assert!(step.handled());
     let routed = step.routed();
     assert_eq!(routed.len(), 1);
@@ -121,7 +163,10 @@ fn groupchat_from_a_session_goes_to_the_room_from_the_account() {
 fn groupchat_from_a_session_that_did_not_join_passes_to_the_room_unchanged() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let step = w.client(DESK, &format!("<message type='groupchat' to='{ROOM}'><body>hey</body></message>"));
+    let step = w.client(
+        DESK,
+        &format!("<message type='groupchat' to='{ROOM}'><body>hey</body></message>"),
+    );
     assert!(!step.handled());
 }
 
@@ -131,7 +176,10 @@ fn groupchat_is_claimed_even_when_no_session_is_joined() {
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.closed(PHONE);
     let step = w.room(ALICE, &groupchat("Bob", "anyone?"));
-    assert!(step.handled(), "an unclaimed groupchat bounces and the room kicks the account");
+    assert!(
+        step.handled(),
+        "an unclaimed groupchat bounces and the room kicks the account"
+    );
     assert!(step.recipients().is_empty());
 }
 
@@ -139,7 +187,10 @@ fn groupchat_is_claimed_even_when_no_session_is_joined() {
 fn traffic_from_rooms_the_account_is_not_in_passes_untouched() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let step = w.room(ALICE, "<message type='groupchat' from='other@muc.localhost/Bob'><body>x</body></message>");
+    let step = w.room(
+        ALICE,
+        "<message type='groupchat' from='other@muc.localhost/Bob'><body>x</body></message>",
+    );
     assert!(!step.handled());
     let step = w.room("bob@a.localhost", &groupchat("Bob", "x"));
     assert!(!step.handled(), "one account's rooms are not another's");
@@ -150,7 +201,10 @@ fn session_leaving_while_others_stay_gets_a_local_self_unavailable_and_the_room_
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.client(LAPTOP, &join_xml("Alice"));
-    let step = w.client(LAPTOP, &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"));
+    let step = w.client(
+        LAPTOP,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
     assert!(step.handled());
     assert!(step.routed().is_empty());
     let got = step.to(LAPTOP);
@@ -158,14 +212,20 @@ fn session_leaving_while_others_stay_gets_a_local_self_unavailable_and_the_room_
     assert_eq!(got[0].attr("type"), Some("unavailable"));
     assert_eq!(got[0].attr("from"), Some("room@muc.localhost/Alice"));
     assert_eq!(codes(&got[0]), vec![110]);
-    assert!(w.room(ALICE, &groupchat("Bob", "after")).to(LAPTOP).is_empty());
+    assert!(w
+        .room(ALICE, &groupchat("Bob", "after"))
+        .to(LAPTOP)
+        .is_empty());
 }
 
 #[test]
 fn last_session_leaving_makes_the_account_leave_and_it_gets_the_rooms_answer() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let step = w.client(PHONE, &format!("<presence type='unavailable' to='{ROOM}/Alice'><status>bye</status></presence>"));
+    let step = w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'><status>bye</status></presence>"),
+    );
     let routed = step.routed();
     assert_eq!(routed.len(), 1);
     assert_eq!(routed[0].attr("type"), Some("unavailable"));
@@ -189,7 +249,12 @@ fn session_closing_keeps_the_account_in_the_room_and_shows_it_away() {
     let routed = step.routed();
     assert_eq!(routed.len(), 1, "one presence update, not a leave");
     assert_eq!(routed[0].attr("type"), None);
-    assert_eq!(routed[0].get_child("show", super::muc::NS_CLIENT).map(|s| s.text()), Some("xa".into()));
+    assert_eq!(
+        routed[0]
+            .get_child("show", super::muc::NS_CLIENT)
+            .map(|s| s.text()),
+        Some("xa".into())
+    );
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_some());
     assert!(w.mm.sessions_in(&bare(ALICE), &bare(ROOM)).is_empty());
 }
@@ -206,7 +271,10 @@ fn kick_reaches_every_joined_session_and_a_later_join_starts_afresh() {
         assert!(kick.handled());
         assert_eq!(kick.to(PHONE).len(), 1);
         assert_eq!(kick.to(LAPTOP).len(), 1);
-        assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none(), "state dropped after {code}");
+        assert!(
+            w.mm.join(&bare(ALICE), &bare(ROOM)).is_none(),
+            "state dropped after {code}"
+        );
         let again = w.client(PHONE, &join_xml("Alice"));
         assert_eq!(again.routed().len(), 1, "a fresh join is sent after {code}");
     }
@@ -262,7 +330,10 @@ fn a_join_that_never_completes_times_out_with_an_error_to_the_waiting_sessions()
     let got = step.to(PHONE);
     assert_eq!(got.len(), 1);
     assert_eq!(got[0].attr("type"), Some("error"));
-    assert!(got[0].get_child("error", super::muc::NS_CLIENT).unwrap().has_child("remote-server-timeout", super::muc::NS_STANZAS));
+    assert!(got[0]
+        .get_child("error", super::muc::NS_CLIENT)
+        .unwrap()
+        .has_child("remote-server-timeout", super::muc::NS_STANZAS));
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
 }
 
@@ -279,11 +350,18 @@ fn nick_change_from_a_session_changes_the_accounts_nick_once_and_all_sessions_se
         "<presence type='unavailable' from='{ROOM}/Alice'><x xmlns='{NS_MUC_USER}'><item nick='Alicia' role='participant'/><status code='303'/><status code='110'/></x></presence>"
     ));
     assert_eq!(gone.recipients().len(), 2);
-    assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_some(), "a nick change is not a leave");
+    assert!(
+        w.mm.join(&bare(ALICE), &bare(ROOM)).is_some(),
+        "a nick change is not a leave"
+    );
     let new = w.room(ALICE, &self_presence(ROOM, "Alicia", &[110]));
     assert_eq!(new.recipients().len(), 2);
     assert_eq!(w.mm.join(&bare(ALICE), &bare(ROOM)).unwrap().nick, "Alicia");
-    assert_eq!(codes(&new.to(LAPTOP)[0]), vec![110], "no 210 for a change the session saw");
+    assert_eq!(
+        codes(&new.to(LAPTOP)[0]),
+        vec![110],
+        "no 210 for a change the session saw"
+    );
 }
 
 #[test]
@@ -303,16 +381,46 @@ fn refused_nick_change_reaches_only_the_session_that_asked() {
 fn the_room_sees_the_most_available_session_and_one_update_per_change() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let away = w.client(LAPTOP, &format!("<presence to='{ROOM}/Alice'><show>away</show><x xmlns='{NS_MUC}'/></presence>"));
-    assert!(away.routed().is_empty(), "phone (online) still wins over an away laptop");
-    let phone_dnd = w.client(PHONE, &format!("<presence to='{ROOM}/Alice'><show>dnd</show></presence>"));
+    let away = w.client(
+        LAPTOP,
+        &format!("<presence to='{ROOM}/Alice'><show>away</show><x xmlns='{NS_MUC}'/></presence>"),
+    );
+    assert!(
+        away.routed().is_empty(),
+        "phone (online) still wins over an away laptop"
+    );
+    let phone_dnd = w.client(
+        PHONE,
+        &format!("<presence to='{ROOM}/Alice'><show>dnd</show></presence>"),
+    );
     let routed = phone_dnd.routed();
     assert_eq!(routed.len(), 1);
-    assert_eq!(routed[0].get_child("show", super::muc::NS_CLIENT).unwrap().text(), "dnd");
-    let again = w.client(PHONE, &format!("<presence to='{ROOM}/Alice'><show>dnd</show></presence>"));
-    assert!(again.routed().is_empty(), "no update when the aggregate does not change");
-    let laptop_chat = w.client(LAPTOP, &format!("<presence to='{ROOM}/Alice'><show>chat</show></presence>"));
-    assert_eq!(laptop_chat.routed()[0].get_child("show", super::muc::NS_CLIENT).unwrap().text(), "chat");
+    assert_eq!(
+        routed[0]
+            .get_child("show", super::muc::NS_CLIENT)
+            .unwrap()
+            .text(),
+        "dnd"
+    );
+    let again = w.client(
+        PHONE,
+        &format!("<presence to='{ROOM}/Alice'><show>dnd</show></presence>"),
+    );
+    assert!(
+        again.routed().is_empty(),
+        "no update when the aggregate does not change"
+    );
+    let laptop_chat = w.client(
+        LAPTOP,
+        &format!("<presence to='{ROOM}/Alice'><show>chat</show></presence>"),
+    );
+    assert_eq!(
+        laptop_chat.routed()[0]
+            .get_child("show", super::muc::NS_CLIENT)
+            .unwrap()
+            .text(),
+        "chat"
+    );
 }
 
 #[test]
@@ -333,19 +441,33 @@ fn late_session_history_honours_maxstanzas() {
 
 #[test]
 fn history_buffer_is_bounded_by_the_configured_size() {
-    let mut w = World::with_config(Config { history_max_messages: 3, history_length: 3, ..Config::default() });
+    let mut w = World::with_config(Config {
+        history_max_messages: 3,
+        history_length: 3,
+        ..Config::default()
+    });
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     for i in 0..10 {
         w.room(ALICE, &groupchat("Bob", &format!("n{i}")));
     }
-    assert_eq!(w.mm.join(&bare(ALICE), &bare(ROOM)).unwrap().cache.history.len(), 3);
+    assert_eq!(
+        w.mm.join(&bare(ALICE), &bare(ROOM))
+            .unwrap()
+            .cache
+            .history
+            .len(),
+        3
+    );
 }
 
 #[test]
 fn iq_to_an_occupant_goes_as_the_account_and_the_answer_reaches_the_asking_session_with_its_id() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let step = w.client(PHONE, &format!("<iq type='get' id='v1' to='{ROOM}/Bob'><query xmlns='jabber:iq:version'/></iq>"));
+    let step = w.client(
+        PHONE,
+        &format!("<iq type='get' id='v1' to='{ROOM}/Bob'><query xmlns='jabber:iq:version'/></iq>"),
+    );
     let routed = step.routed();
     assert_eq!(routed[0].attr("from"), Some(ALICE));
     let new_id = routed[0].attr("id").unwrap().to_owned();
@@ -361,9 +483,19 @@ fn iq_to_an_occupant_goes_as_the_account_and_the_answer_reaches_the_asking_sessi
 fn iq_answer_from_someone_else_is_not_taken_for_the_rooms() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let routed = w.client(PHONE, &format!("<iq type='get' id='v1' to='{ROOM}/Bob'><query xmlns='jabber:iq:version'/></iq>")).routed();
+    let routed = w
+        .client(
+            PHONE,
+            &format!(
+                "<iq type='get' id='v1' to='{ROOM}/Bob'><query xmlns='jabber:iq:version'/></iq>"
+            ),
+        )
+        .routed();
     let new_id = routed[0].attr("id").unwrap().to_owned();
-    let spoof = w.room(ALICE, &format!("<iq type='result' id='{new_id}' from='evil@x.example/y'/>"));
+    let spoof = w.room(
+        ALICE,
+        &format!("<iq type='result' id='{new_id}' from='evil@x.example/y'/>"),
+    );
     assert!(!spoof.handled());
 }
 
@@ -371,30 +503,43 @@ fn iq_answer_from_someone_else_is_not_taken_for_the_rooms() {
 fn self_ping_is_answered_from_local_state() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
-    let ping = format!("<iq type='get' id='p1' to='{ROOM}/Alice'><ping xmlns='urn:xmpp:ping'/></iq>");
+    let ping =
+        format!("<iq type='get' id='p1' to='{ROOM}/Alice'><ping xmlns='urn:xmpp:ping'/></iq>");
     let ok = w.client(PHONE, &ping);
     assert_eq!(ok.to(PHONE)[0].attr("type"), Some("result"));
     assert!(ok.routed().is_empty());
     let not_joined = w.client(LAPTOP, &ping);
     let reply = &not_joined.to(LAPTOP)[0];
     assert_eq!(reply.attr("type"), Some("error"));
-    assert!(reply.get_child("error", super::muc::NS_CLIENT).unwrap().has_child("not-acceptable", super::muc::NS_STANZAS));
+    assert!(reply
+        .get_child("error", super::muc::NS_CLIENT)
+        .unwrap()
+        .has_child("not-acceptable", super::muc::NS_STANZAS));
 }
 
 #[test]
 fn joins_beyond_the_room_limit_get_resource_constraint() {
-    let mut w = World::with_config(Config { max_rooms: 1, ..Config::default() });
+    let mut w = World::with_config(Config {
+        max_rooms: 1,
+        ..Config::default()
+    });
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     let step = w.client(PHONE, "<presence to='second@muc.localhost/Alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>");
     assert!(step.routed().is_empty());
     let got = step.to(PHONE);
     assert_eq!(got[0].attr("type"), Some("error"));
-    assert!(got[0].get_child("error", super::muc::NS_CLIENT).unwrap().has_child("resource-constraint", super::muc::NS_STANZAS));
+    assert!(got[0]
+        .get_child("error", super::muc::NS_CLIENT)
+        .unwrap()
+        .has_child("resource-constraint", super::muc::NS_STANZAS));
 }
 
 #[test]
 fn account_leaves_after_the_configured_idle_time() {
-    let mut w = World::with_config(Config { leave_after_ms: Some(10_000), ..Config::default() });
+    let mut w = World::with_config(Config {
+        leave_after_ms: Some(10_000),
+        ..Config::default()
+    });
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.closed(PHONE);
     assert!(w.tick(5_000).routed().is_empty());
@@ -427,7 +572,10 @@ fn room_error_about_a_sessions_message_goes_back_to_that_session_only() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.client(LAPTOP, &join_xml("Alice"));
-    w.client(PHONE, &format!("<message type='groupchat' id='g1' to='{ROOM}'><body>x</body></message>"));
+    w.client(
+        PHONE,
+        &format!("<message type='groupchat' id='g1' to='{ROOM}'><body>x</body></message>"),
+    );
     let err = w.room(ALICE, &format!("<message type='error' id='g1' from='{ROOM}'><error type='auth'><forbidden xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></message>"));
     assert!(err.handled());
     assert_eq!(err.recipients(), vec![PHONE.to_string()]);

@@ -25,7 +25,9 @@ impl Minimix {
                 match join.phase {
                     Phase::Joining { since } if since + join_timeout <= now => {
                         log::info!("{account}: join of {room} timed out");
-                        let from = occupant_jid(room, &join.nick).map(|j| j.to_string()).unwrap_or_else(|| room.to_string());
+                        let from = occupant_jid(room, &join.nick)
+                            .map(|j| j.to_string())
+                            .unwrap_or_else(|| room.to_string());
                         for session in join.members.keys() {
                             let mut e = xml::element(
                                 "presence",
@@ -33,11 +35,22 @@ impl Minimix {
                                 &[("type", "error"), ("from", &from), ("to", session.as_str())],
                             );
                             e.append_child(Element::bare("x", muc::NS_MUC));
-                            e.append_child(muc::error_element("wait", "remote-server-timeout", Some("The room did not answer the join")));
-                            out.push(Action::Deliver { to: session.clone(), stanza: e });
+                            e.append_child(muc::error_element(
+                                "wait",
+                                "remote-server-timeout",
+                                Some("The room did not answer the join"),
+                            ));
+                            out.push(Action::Deliver {
+                                to: session.clone(),
+                                stanza: e,
+                            });
                         }
                         // Tell the room too, in case the join arrives after all.
-                        let mut leave = xml::element("presence", NS_CLIENT, &[("type", "unavailable"), ("to", &from)]);
+                        let mut leave = xml::element(
+                            "presence",
+                            NS_CLIENT,
+                            &[("type", "unavailable"), ("to", &from)],
+                        );
                         leave = as_account(&leave, account);
                         out.push(Action::Route { stanza: leave });
                         return false;
@@ -46,10 +59,19 @@ impl Minimix {
                     Phase::Joined if join.members.is_empty() => {
                         if let (Some(after), Some(idle)) = (leave_after, join.idle_since) {
                             if idle + after <= now {
-                                log::info!("{account}: leaving {room} after {} s without a joined session", after / 1000);
+                                log::info!(
+                                    "{account}: leaving {room} after {} s without a joined session",
+                                    after / 1000
+                                );
                                 if let Some(to) = occupant_jid(room, &join.nick) {
-                                    let leave = xml::element("presence", NS_CLIENT, &[("type", "unavailable"), ("to", to.as_str())]);
-                                    out.push(Action::Route { stanza: as_account(&leave, account) });
+                                    let leave = xml::element(
+                                        "presence",
+                                        NS_CLIENT,
+                                        &[("type", "unavailable"), ("to", to.as_str())],
+                                    );
+                                    out.push(Action::Route {
+                                        stanza: as_account(&leave, account),
+                                    });
                                 }
                                 join.phase = Phase::Leaving;
                             } else {
@@ -75,13 +97,22 @@ impl Minimix {
                 let mut e = xml::element(
                     "iq",
                     NS_CLIENT,
-                    &[("type", "error"), ("from", &p.peer), ("to", p.session.as_str()), ("id", &p.original_id)],
+                    &[
+                        ("type", "error"),
+                        ("from", &p.peer),
+                        ("to", p.session.as_str()),
+                        ("id", &p.original_id),
+                    ],
                 );
                 e.append_child(muc::error_element("wait", "remote-server-timeout", None));
-                out.push(Action::Deliver { to: p.session, stanza: e });
+                out.push(Action::Deliver {
+                    to: p.session,
+                    stanza: e,
+                });
             }
         }
-        self.accounts.retain(|_, a| !a.rooms.is_empty() || !a.pending_iqs.is_empty());
+        self.accounts
+            .retain(|_, a| !a.rooms.is_empty() || !a.pending_iqs.is_empty());
         self.next_deadline = next;
         Outcome::handled(out)
     }

@@ -1,7 +1,7 @@
 //! Small helpers over `minidom::Element` so the rest of the core reads like XEP-0045,
 //! not like attribute-map plumbing.
 
-use minidom::rxml::{NcName, Namespace};
+use minidom::rxml::{Namespace, NcName};
 use minidom::Element;
 
 /// Sets (or replaces) an unnamespaced attribute. `name` is always a literal from this crate.

@@ -1,0 +1,67 @@
+# mod_minimix — build, install, test. See README.md.
+
+LUA_VERSION ?= 5.4
+PROSODY ?= prosody
+PROSODYCTL ?= prosodyctl
+PYTHON ?= python3
+CARGO ?= cargo
+PREFIX ?= /usr/local
+DESTDIR ?=
+# Where Prosody looks for community modules (plugin_paths); install puts mod_minimix/ inside.
+MODULE_DIR ?= $(PREFIX)/lib/prosody/modules
+
+ifeq ($(LUA_VERSION),jit)
+LUA_FEATURE := luajit
+LUA := luajit
+else
+LUA_FEATURE := lua$(subst .,,$(LUA_VERSION))
+LUA := lua$(LUA_VERSION)
+endif
+
+BUILD := build
+LIB := target/release/libminimix.so
+# The plugin tree the integration tests load (make install into the build directory).
+TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
+
+.PHONY: all build install test test-rust test-lua integration-test demo lint bench clean
+
+all: build
+
+build:
+	$(CARGO) build --release --no-default-features --features $(LUA_FEATURE)
+	mkdir -p $(BUILD)
+	cp $(LIB) $(BUILD)/minimix.so
+	cp lua/mod_minimix.lua $(BUILD)/mod_minimix.lua
+
+# Installs DESTDIR/MODULE_DIR/mod_minimix/{mod_minimix.lua,minimix.so}: with
+# plugin_paths = { "MODULE_DIR" } and modules_enabled = { "minimix" } Prosody loads it.
+install: build
+	install -d $(DESTDIR)$(MODULE_DIR)/mod_minimix
+	install -m 644 $(BUILD)/mod_minimix.lua $(DESTDIR)$(MODULE_DIR)/mod_minimix/mod_minimix.lua
+	install -m 755 $(BUILD)/minimix.so $(DESTDIR)$(MODULE_DIR)/mod_minimix/minimix.so
+	@echo "Installed into $(DESTDIR)$(MODULE_DIR)/mod_minimix. Restart Prosody (a module reload does not replace a loaded .so)."
+
+test: test-rust test-lua integration-test
+
+test-rust:
+	$(CARGO) test --no-default-features
+
+test-lua: build
+	$(LUA) /usr/bin/busted --lua=$(LUA) spec
+
+integration-test: build
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
+	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) \
+		$(PYTHON) -m pytest -q tests/integration
+
+# A real Prosody on loopback with the module, a MUC and two demo accounts.
+demo:
+	sh tests/demo.sh
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --all-targets -- -D warnings
+
+clean:
+	$(CARGO) clean
+	rm -rf $(BUILD)

@@ -1,0 +1,169 @@
+-- mod_minimix: account-based MUC joining.
+--
+-- The account (bare JID), not each client session, is the occupant of the rooms its
+-- sessions join; clients still see plain XEP-0045. All decisions are made by the native
+-- core (minimix.so, beside this file); this shim only wires Prosody's hooks to it and
+-- applies the actions it returns. See README.md.
+
+local st = require "util.stanza";
+local time_now = require "util.time".now;
+local new_logger = require "util.logger".init;
+
+if module:get_host_type() ~= "local" then
+	error("mod_minimix must be loaded on a VirtualHost, not on the component "..module.host
+		.." (add \"minimix\" to the VirtualHost's or the global modules_enabled)");
+end
+
+-- Load the native core from this module's own directory.
+local library_path = module:get_directory().."/minimix.so";
+local open_library, load_error = package.loadlib(library_path, "luaopen_minimix");
+if not open_library then
+	error("mod_minimix: cannot load the native library "..library_path..": "..tostring(load_error));
+end
+local native = open_library();
+if native.lua_version ~= _VERSION then
+	error(("mod_minimix: %s was built for %s but Prosody runs %s; rebuild with make LUA_VERSION=..."):format(
+		library_path, tostring(native.lua_version), _VERSION));
+end
+native.init(st.stanza_mt, new_logger("minimix"));
+
+-- Options, read with Prosody's typed getters; the core validates ranges.
+local function read_options()
+	local leave_after = module:get_option("minimix_leave_after", "never");
+	if leave_after == "never" or leave_after == false then
+		leave_after = math.huge;
+	elseif type(leave_after) ~= "number" then
+		error("mod_minimix: minimix_leave_after must be a number of seconds or \"never\"");
+	end
+	return {
+		history_length = module:get_option_number("minimix_history_length", 20);
+		history_max_messages = module:get_option_number("minimix_history_max_messages", 100);
+		history_max_bytes = module:get_option_number("minimix_history_max_bytes", 256 * 1024);
+		max_rooms = module:get_option_number("minimix_max_rooms", 256);
+		max_occupants = module:get_option_number("minimix_max_occupants", 2000);
+		max_pending_iqs = module:get_option_number("minimix_max_pending_iqs", 256);
+		iq_timeout = module:get_option_number("minimix_iq_timeout", 120);
+		join_timeout = module:get_option_number("minimix_join_timeout", 60);
+		leave_after = leave_after;
+		away_show = module:get_option_string("minimix_away_show", "xa");
+		away_status = module:get_option_string("minimix_away_status", "");
+	};
+end
+
+local options = read_options();
+local level_error = native.set_log_level(module:get_option_string("minimix_log_level", "info"));
+if level_error then error("mod_minimix: minimix_log_level: "..level_error); end
+
+local handle, config_error = native.new(module.host, options);
+if not handle then
+	error("mod_minimix: invalid configuration: "..tostring(config_error));
+end
+
+-- Joins survive module:reload: the old instance hands its core to the new one.
+function module.save()
+	return { handle = handle };
+end
+
+function module.restore(saved)
+	if saved and saved.handle then
+		local err = saved.handle:set_config(options);
+		if err then
+			module:log("error", "keeping the previous configuration: %s", err);
+		end
+		handle = saved.handle;
+	end
+end
+
+local full_sessions = prosody.full_sessions;
+
+-- Applies the core's actions. `input` is the stanza of the event, for "forward".
+local function apply(actions, input)
+	for i = 1, #actions do
+		local action = actions[i];
+		local kind, to = action[1], action[2];
+		if kind == "route" then
+			module:send(action[3]);
+		else
+			local session = full_sessions[to];
+			if not session then
+				module:log("debug", "session %s is gone; not delivering", to);
+			elseif kind == "deliver" then
+				session.send(action[3]);
+			elseif kind == "forward" then
+				local copy = st.clone(input);
+				copy.attr.to = to;
+				session.send(copy);
+			end
+		end
+	end
+end
+
+-- One timer, armed at the core's next deadline.
+local armed_at;
+local run_timeouts;
+local function arm(deadline)
+	if not deadline or (armed_at and armed_at <= deadline) then return; end
+	armed_at = deadline;
+	module:add_timer(math.max(0, deadline - time_now()), run_timeouts);
+end
+
+local function finish(ok, handled, actions, deadline, input)
+	if not ok then
+		module:log("error", "internal error: %s", tostring(handled));
+		return nil;
+	end
+	if actions then apply(actions, input); end
+	if deadline then arm(deadline); end
+	if handled then return true; end
+end
+
+function run_timeouts()
+	armed_at = nil;
+	finish(pcall(handle.timeout, handle, time_now()));
+end
+
+-- Stanzas from the account's own sessions.
+local function from_client(method)
+	return function (event)
+		local origin, stanza = event.origin, event.stanza;
+		if origin.type ~= "c2s" or not origin.full_jid then return; end
+		local ok, handled, actions, deadline = pcall(handle[method], handle, origin.full_jid, stanza, time_now());
+		return finish(ok, handled, actions, deadline, stanza);
+	end
+end
+
+-- Stanzas to the account's bare JID (from rooms, among others).
+local function to_account(method)
+	return function (event)
+		local stanza = event.stanza;
+		local account = stanza.attr.to;
+		if not account then return; end
+		local ok, handled, actions, deadline = pcall(handle[method], handle, account, stanza, time_now());
+		return finish(ok, handled, actions, deadline, stanza);
+	end
+end
+
+-- Priorities: above mod_presence/mod_mam/mod_carbons (0, -0.5) and below mod_blocklist (100).
+module:hook("pre-presence/full", from_client("client_presence"), 10);
+module:hook("pre-message/bare", from_client("client_message"), 10);
+module:hook("pre-message/full", from_client("client_message"), 10);
+module:hook("pre-iq/bare", from_client("client_iq"), 10);
+module:hook("pre-iq/full", from_client("client_iq"), 10);
+
+-- Room traffic to the account: presences and iqs before mod_presence/mod_iq (0); messages
+-- after mod_mam (0, which stamps the archive id) and before mod_carbons (-0.5) and
+-- mod_message (-1, which would bounce unclaimed groupchat and get the account kicked).
+module:hook("presence/bare", to_account("room_presence"), 5);
+module:hook("message/bare", to_account("room_message"), -0.25);
+module:hook("iq/bare", to_account("room_iq"), 5);
+
+-- A session gone for good (not hibernating). At shutdown every session unbinds: the
+-- account's rooms must not see that, so shutdown is not a session ending.
+module:hook("resource-unbind", function (event)
+	if prosody.shutdown_reason then return; end
+	local session = event.session;
+	if not session.full_jid then return; end
+	finish(pcall(handle.session_closed, handle, session.full_jid, time_now()));
+end, 5);
+
+module:log("info", "minimix %s loaded (%s)", native.version, native.lua_version);

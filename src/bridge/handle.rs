@@ -1,0 +1,322 @@
+//! `MinimixHandle`: one core instance per VirtualHost, as Lua userdata.
+//!
+//! Lua methods (every one returns `handled, actions, deadline` and never raises for bad input:
+//! a failing call logs and answers `false` so Prosody goes on as if the module were absent):
+//! - `h:client_presence(session_jid, stanza, now)`, `h:client_message(…)`, `h:client_iq(…)`
+//! - `h:room_presence(account_jid, stanza, now)`, `h:room_message(…)`, `h:room_iq(…)`
+//! - `h:session_closed(session_jid, now)`, `h:timeout(now)`
+//!
+//! `actions` is `nil` or an array of `{ kind, to, stanza }` with kind `"deliver"` (send
+//! `stanza` to session `to`), `"forward"` (send the input stanza re-addressed to `to`) or
+//! `"route"` (module:send `stanza`). `deadline` is when `h:timeout` wants to run (seconds).
+//!
+//! Introspection: `h:rooms(account_jid)`, `h:stats()`; `h:set_config(options)` on reload.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use jid::{BareJid, FullJid, Jid};
+use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
+
+use super::config::config_from_lua;
+use super::log_sink as bridge_log;
+use super::stanza::{attr_of, element_from_lua, element_to_lua};
+use crate::core::{Action, Input, Minimix, Outcome, Phase, Verdict};
+
+pub struct MinimixHandle {
+    core: Minimix,
+}
+
+impl MinimixHandle {
+    pub fn new(core: Minimix) -> Self {
+        Self { core }
+    }
+}
+
+/// Seconds (Prosody's clock, a float) to the core's milliseconds.
+fn millis(now: f64) -> u64 {
+    if now.is_finite() && now > 0.0 {
+        (now * 1000.0) as u64
+    } else {
+        0
+    }
+}
+
+/// Which kind of input a stanza-carrying method makes.
+#[derive(Clone, Copy)]
+enum Kind {
+    ClientPresence,
+    ClientMessage,
+    ClientIq,
+    RoomPresence,
+    RoomMessage,
+    RoomIq,
+}
+
+impl MinimixHandle {
+    /// Runs one input through the core, converting on the way in and out, catching
+    /// everything: errors and panics become a log line and `false`.
+    fn call(&mut self, lua: &Lua, kind: Kind, jid: &str, stanza: &Table, now: f64) -> MultiValue {
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            self.dispatch(lua, kind, jid, stanza, now)
+        }));
+        let reply = match result {
+            Ok(Ok(Some(outcome))) => self.reply(lua, outcome),
+            Ok(Ok(None)) => Ok(not_handled()),
+            Ok(Err(e)) => {
+                log::warn!("minimix: ignoring stanza: {e}");
+                Ok(not_handled())
+            }
+            Err(_) => Ok(not_handled()),
+        };
+        bridge_log::flush(lua);
+        reply.unwrap_or_else(|e| {
+            let _ = e;
+            not_handled()
+        })
+    }
+
+    fn dispatch(
+        &mut self,
+        _lua: &Lua,
+        kind: Kind,
+        jid: &str,
+        stanza: &Table,
+        now: f64,
+    ) -> Result<Option<Outcome>, String> {
+        let now = millis(now);
+        let input = match kind {
+            Kind::ClientPresence | Kind::ClientMessage | Kind::ClientIq => {
+                let session: FullJid = jid
+                    .parse()
+                    .map_err(|e| format!("session JID '{jid}': {e}"))?;
+                if !matches!(kind, Kind::ClientPresence) {
+                    // Hot path: a message or iq to anything but a tracked room is not converted.
+                    let Some(to) = attr_of(stanza, "to").map_err(|e| e.to_string())? else {
+                        return Ok(None);
+                    };
+                    let Ok(to) = to.parse::<Jid>() else {
+                        return Ok(None);
+                    };
+                    if !self.core.tracks(&session.to_bare(), &to.to_bare()) {
+                        return Ok(None);
+                    }
+                } else if attr_of(stanza, "to").map_err(|e| e.to_string())?.is_none() {
+                    // Broadcast presence is not room traffic.
+                    return Ok(None);
+                }
+                let stanza = element_from_lua(stanza).map_err(|e| e.to_string())?;
+                match kind {
+                    Kind::ClientPresence => Input::ClientPresence { session, stanza },
+                    Kind::ClientMessage => Input::ClientMessage { session, stanza },
+                    _ => Input::ClientIq { session, stanza },
+                }
+            }
+            Kind::RoomPresence | Kind::RoomMessage | Kind::RoomIq => {
+                let account: BareJid = jid
+                    .parse()
+                    .map_err(|e| format!("account JID '{jid}': {e}"))?;
+                // Hot path and spoofing guard: only traffic from a tracked room is converted.
+                let Some(from) = attr_of(stanza, "from").map_err(|e| e.to_string())? else {
+                    return Ok(None);
+                };
+                let Ok(from) = from.parse::<Jid>() else {
+                    return Ok(None);
+                };
+                if !self.core.tracks(&account, &from.to_bare()) {
+                    return Ok(None);
+                }
+                let stanza = element_from_lua(stanza).map_err(|e| e.to_string())?;
+                match kind {
+                    Kind::RoomPresence => Input::RoomPresence { account, stanza },
+                    Kind::RoomMessage => Input::RoomMessage { account, stanza },
+                    _ => Input::RoomIq { account, stanza },
+                }
+            }
+        };
+        Ok(Some(self.core.handle(now, input)))
+    }
+
+    /// `handled, actions, deadline` for Lua.
+    fn reply(&self, lua: &Lua, outcome: Outcome) -> mlua::Result<MultiValue> {
+        let handled = outcome.verdict == Verdict::Handled;
+        let actions = if outcome.actions.is_empty() {
+            Value::Nil
+        } else {
+            let list = lua.create_table_with_capacity(outcome.actions.len(), 0)?;
+            for action in outcome.actions {
+                let entry = lua.create_table_with_capacity(3, 0)?;
+                match action {
+                    Action::Deliver { to, stanza } => match element_to_lua(lua, &stanza) {
+                        Ok(t) => {
+                            entry.raw_set(1, "deliver")?;
+                            entry.raw_set(2, to.as_str())?;
+                            entry.raw_set(3, t)?;
+                        }
+                        Err(e) => {
+                            log::warn!("minimix: cannot build a stanza for {to}: {e}");
+                            continue;
+                        }
+                    },
+                    Action::Forward { to } => {
+                        entry.raw_set(1, "forward")?;
+                        entry.raw_set(2, to.as_str())?;
+                    }
+                    Action::Route { stanza } => match element_to_lua(lua, &stanza) {
+                        Ok(t) => {
+                            entry.raw_set(1, "route")?;
+                            entry.raw_set(3, t)?;
+                        }
+                        Err(e) => {
+                            log::warn!("minimix: cannot build a stanza to route: {e}");
+                            continue;
+                        }
+                    },
+                    Action::Persist { account } => {
+                        entry.raw_set(1, "persist")?;
+                        entry.raw_set(2, account.as_str())?;
+                    }
+                }
+                list.raw_push(entry)?;
+            }
+            Value::Table(list)
+        };
+        let deadline = match self.core.poll_timeout() {
+            Some(ms) => Value::Number(ms as f64 / 1000.0),
+            None => Value::Nil,
+        };
+        Ok(MultiValue::from_iter([
+            Value::Boolean(handled),
+            actions,
+            deadline,
+        ]))
+    }
+
+    fn simple(
+        &mut self,
+        lua: &Lua,
+        f: impl FnOnce(&mut Minimix) -> Result<Option<Outcome>, String>,
+    ) -> MultiValue {
+        let result = catch_unwind(AssertUnwindSafe(|| f(&mut self.core)));
+        let reply = match result {
+            Ok(Ok(Some(outcome))) => self.reply(lua, outcome).unwrap_or_else(|_| not_handled()),
+            Ok(Ok(None)) => not_handled(),
+            Ok(Err(e)) => {
+                log::warn!("minimix: {e}");
+                not_handled()
+            }
+            Err(_) => not_handled(),
+        };
+        bridge_log::flush(lua);
+        reply
+    }
+}
+
+fn not_handled() -> MultiValue {
+    MultiValue::from_iter([Value::Boolean(false)])
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Joining { .. } => "joining",
+        Phase::Joined => "joined",
+        Phase::Leaving => "leaving",
+    }
+}
+
+impl UserData for MinimixHandle {
+    fn add_methods<M: UserDataMethods<Self>>(methods: &mut M) {
+        let stanza_methods: [(&str, Kind); 6] = [
+            ("client_presence", Kind::ClientPresence),
+            ("client_message", Kind::ClientMessage),
+            ("client_iq", Kind::ClientIq),
+            ("room_presence", Kind::RoomPresence),
+            ("room_message", Kind::RoomMessage),
+            ("room_iq", Kind::RoomIq),
+        ];
+        for (name, kind) in stanza_methods {
+            methods.add_method_mut(
+                name,
+                move |lua, this, (jid, stanza, now): (Value, Value, Value)| match (jid, stanza) {
+                    (Value::String(jid), Value::Table(stanza)) => {
+                        let jid = jid.to_str().map(|s| s.to_owned()).unwrap_or_default();
+                        let now = match now {
+                            Value::Number(n) => n,
+                            Value::Integer(i) => i as f64,
+                            _ => 0.0,
+                        };
+                        Ok(this.call(lua, kind, &jid, &stanza, now))
+                    }
+                    _ => Ok(not_handled()),
+                },
+            );
+        }
+        methods.add_method_mut("session_closed", |lua, this, (jid, now): (Value, Value)| {
+            let jid = match jid {
+                Value::String(s) => s.to_str().map(|s| s.to_owned()).unwrap_or_default(),
+                _ => String::new(),
+            };
+            let now = if let Value::Number(n) = now { n } else { 0.0 };
+            Ok(this.simple(lua, |core| {
+                let session: FullJid = jid
+                    .parse()
+                    .map_err(|e| format!("session JID '{jid}': {e}"))?;
+                Ok(Some(
+                    core.handle(millis(now), Input::SessionClosed { session }),
+                ))
+            }))
+        });
+        methods.add_method_mut("timeout", |lua, this, now: Value| {
+            let now = if let Value::Number(n) = now { n } else { 0.0 };
+            Ok(this.simple(lua, |core| Ok(Some(core.handle_timeout(millis(now))))))
+        });
+        methods.add_method_mut("set_config", |lua, this, options: Table| {
+            let config = config_from_lua(&options).map_err(mlua::Error::external)?;
+            let result = this.core.set_config(config).map_err(|e| e.to_string());
+            bridge_log::flush(lua);
+            Ok(result.err())
+        });
+        methods.add_method("rooms", |lua, this, account: String| {
+            let list = lua.create_table()?;
+            let Ok(account) = account.parse::<BareJid>() else {
+                return Ok(list);
+            };
+            for (room, nick, phase) in this.core.rooms_of(&account) {
+                let entry = lua.create_table()?;
+                entry.set("room", room.as_str())?;
+                entry.set("nick", nick)?;
+                entry.set("state", phase_name(phase))?;
+                let sessions = lua.create_table()?;
+                for s in this.core.sessions_in(&account, &room) {
+                    sessions.raw_push(s.as_str())?;
+                }
+                entry.set("sessions", sessions)?;
+                if let Some(join) = this.core.join(&account, &room) {
+                    entry.set("occupants", join.cache.occupants.len())?;
+                    entry.set("history", join.cache.history.len())?;
+                }
+                list.raw_push(entry)?;
+            }
+            Ok(list)
+        });
+        methods.add_method("stats", |lua, this, ()| {
+            let (mut accounts, mut rooms, mut sessions, mut occupants, mut history) =
+                (0, 0, 0, 0, 0);
+            for (_, account) in this.core.accounts() {
+                accounts += 1;
+                for join in account.rooms.values() {
+                    rooms += 1;
+                    sessions += join.members.len();
+                    occupants += join.cache.occupants.len();
+                    history += join.cache.history.len();
+                }
+            }
+            let t = lua.create_table()?;
+            t.set("accounts", accounts)?;
+            t.set("rooms", rooms)?;
+            t.set("joined_sessions", sessions)?;
+            t.set("cached_occupants", occupants)?;
+            t.set("history_messages", history)?;
+            Ok(t)
+        });
+    }
+}
