@@ -167,3 +167,13 @@ module:hook("resource-unbind", function (event)
 end, 5);
 
 module:log("info", "minimix %s loaded (%s)", native.version, native.lua_version);
+
+-- Introspection for admins, e.g. from `prosodyctl shell`:
+--   >return prosody.hosts["example.org"].modules.minimix.rooms_of("user@example.org")
+function rooms_of(account)
+	return handle:rooms(account);
+end
+
+function stats()
+	return handle:stats();
+end

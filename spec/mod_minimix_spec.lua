@@ -1,0 +1,128 @@
+-- The shim under a fake module API (Prosody's "mock moduleapi" pattern from muc_util_spec):
+-- hooks, priorities, the join → send → fork loop, refusals, and state across reload.
+local st = require "util.stanza";
+local envload = require "util.envload";
+
+local NS_MUC = "http://jabber.org/protocol/muc";
+local NS_MUC_USER = "http://jabber.org/protocol/muc#user";
+
+-- Loads lua/mod_minimix.lua with a fake `module`; returns the fake and its environment.
+local function load_shim(opts)
+	opts = opts or {};
+	local fake = {
+		host = "a.localhost";
+		hooks = {};
+		sent = {};
+		logs = {};
+		timers = {};
+		options = opts.options or {};
+	};
+	function fake:get_host_type() return opts.host_type or "local"; end
+	function fake:get_directory() return "build"; end
+	function fake:hook(name, fn, prio) self.hooks[name] = { fn = fn, prio = prio }; end
+	function fake:send(stanza) table.insert(self.sent, stanza); end
+	function fake:log(level, fmt, ...) table.insert(self.logs, { level, fmt:format(...) }); end
+	function fake:add_timer(delay, fn) table.insert(self.timers, { delay, fn }); end
+	function fake:get_option(name, default) local v = self.options[name]; if v == nil then return default; end return v; end
+	fake.get_option_number = fake.get_option;
+	fake.get_option_string = fake.get_option;
+	local env = setmetatable({
+		module = fake;
+		prosody = { full_sessions = opts.full_sessions or {} };
+	}, { __index = _G });
+	local chunk = assert(envload.envloadfile("lua/mod_minimix.lua", env));
+	chunk();
+	return fake, env;
+end
+
+-- A c2s session that records what it is sent.
+local function session(full_jid)
+	local s = { type = "c2s", full_jid = full_jid, received = {} };
+	s.send = function (stanza) table.insert(s.received, stanza); return true; end
+	return s;
+end
+
+local function fire(fake, name, event)
+	return fake.hooks[name].fn(event);
+end
+
+describe("mod_minimix shim", function ()
+	it("refuses to load on a component", function ()
+		assert.has_error(function () load_shim({ host_type = "component" }); end);
+	end);
+
+	it("refuses invalid options with a clear error", function ()
+		local ok, err = pcall(load_shim, { options = { minimix_max_rooms = 0 } });
+		assert.is_false(ok);
+		assert.matches("minimix_max_rooms", err);
+	end);
+
+	it("registers every hook with an explicit non-zero priority", function ()
+		local fake = load_shim();
+		local expected = {
+			["pre-presence/full"] = 10, ["pre-message/bare"] = 10, ["pre-message/full"] = 10,
+			["pre-iq/bare"] = 10, ["pre-iq/full"] = 10, ["presence/bare"] = 5,
+			["message/bare"] = -0.25, ["iq/bare"] = 5, ["resource-unbind"] = 5,
+		};
+		for name, prio in pairs(expected) do
+			assert.is_not_nil(fake.hooks[name], name);
+			assert.equal(prio, fake.hooks[name].prio, name);
+		end
+	end);
+
+	it("sends a session's join from the account and forks the room's answer to that session", function ()
+		local phone = session("alice@a.localhost/phone");
+		local fake = load_shim({ full_sessions = { ["alice@a.localhost/phone"] = phone } });
+		local join = st.presence({ to = "room@muc.localhost/Alice", from = phone.full_jid }):tag("x", { xmlns = NS_MUC }):up();
+		assert.is_true(fire(fake, "pre-presence/full", { origin = phone, stanza = join }));
+		assert.equal(1, #fake.sent);
+		assert.equal("alice@a.localhost", fake.sent[1].attr.from);
+		assert.equal("room@muc.localhost/Alice", fake.sent[1].attr.to);
+
+		local self_presence = st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("item", { affiliation = "owner", role = "moderator" }):up()
+			:tag("status", { code = "110" }):up():up();
+		assert.is_true(fire(fake, "presence/bare", { origin = {}, stanza = self_presence }));
+		assert.equal(1, #phone.received);
+		assert.equal(phone.full_jid, phone.received[1].attr.to);
+		assert.is_true(st.is_stanza(phone.received[1]));
+		assert.are_not.equal(self_presence, phone.received[1], "each session gets its own stanza object");
+		assert.equal("alice@a.localhost", self_presence.attr.to, "the input stanza is not modified");
+	end);
+
+	it("lets stanzas that are not room traffic pass to Prosody", function ()
+		local phone = session("alice@a.localhost/phone");
+		local fake = load_shim({ full_sessions = { [phone.full_jid] = phone } });
+		local chat = st.message({ to = "bob@a.localhost", from = phone.full_jid, type = "chat" }):text_tag("body", "hi");
+		assert.is_nil(fire(fake, "pre-message/bare", { origin = phone, stanza = chat }));
+		local stranger = st.message({ to = "alice@a.localhost", from = "room@muc.localhost/Bob", type = "groupchat" }):text_tag("body", "x");
+		assert.is_nil(fire(fake, "message/bare", { origin = {}, stanza = stranger }));
+		assert.equal(0, #fake.sent);
+	end);
+
+	it("keeps the account's rooms across module reload (save/restore)", function ()
+		local phone = session("alice@a.localhost/phone");
+		local sessions = { [phone.full_jid] = phone };
+		local old, old_env = load_shim({ full_sessions = sessions });
+		fire(old, "pre-presence/full", { origin = phone,
+			stanza = st.presence({ to = "room@muc.localhost/Alice", from = phone.full_jid }):tag("x", { xmlns = NS_MUC }):up() });
+		local saved = old.save();
+		local new, new_env = load_shim({ full_sessions = sessions });
+		assert.equal(0, #new_env.rooms_of("alice@a.localhost"));
+		new.restore(saved);
+		local rooms = new_env.rooms_of("alice@a.localhost");
+		assert.equal(1, #rooms);
+		assert.equal("room@muc.localhost", rooms[1].room);
+		assert.same({ phone.full_jid }, rooms[1].sessions);
+		assert.equal(old_env.rooms_of("alice@a.localhost")[1].room, rooms[1].room);
+	end);
+
+	it("never lets bad input raise into Prosody", function ()
+		local phone = session("alice@a.localhost/phone");
+		local fake = load_shim({ full_sessions = { [phone.full_jid] = phone } });
+		local bad = setmetatable({ name = "presence", attr = { to = "room@muc.localhost/A", from = phone.full_jid }, tags = {}, { name = 42 } }, st.stanza_mt);
+		assert.has_no_error(function () fire(fake, "pre-presence/full", { origin = phone, stanza = bad }); end);
+		local bad_jid = setmetatable({ name = "presence", attr = { to = "\255@@/" }, tags = {} }, st.stanza_mt);
+		assert.has_no_error(function () fire(fake, "pre-presence/full", { origin = phone, stanza = bad_jid }); end);
+	end);
+end);
