@@ -87,7 +87,7 @@ local function apply(actions, input)
 			local session = full_sessions[to];
 			if not session then
 				module:log("debug", "session %s is gone; not delivering", to);
-			elseif kind == "deliver" then
+			elseif kind == "deliver" or (kind == "carbon" and session.want_carbons) then
 				session.send(action[3]);
 			elseif kind == "forward" then
 				local copy = st.clone(input);

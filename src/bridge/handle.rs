@@ -7,8 +7,9 @@
 //! - `h:session_closed(session_jid, now)`, `h:timeout(now)`
 //!
 //! `actions` is `nil` or an array of `{ kind, to, stanza }` with kind `"deliver"` (send
-//! `stanza` to session `to`), `"forward"` (send the input stanza re-addressed to `to`) or
-//! `"route"` (module:send `stanza`). `deadline` is when `h:timeout` wants to run (seconds).
+//! `stanza` to session `to`), `"carbon"` (the same, if that session enabled carbons),
+//! `"forward"` (send the input stanza re-addressed to `to`) or `"route"` (module:send
+//! `stanza`). `deadline` is when `h:timeout` wants to run (seconds).
 //!
 //! Introspection: `h:rooms(account_jid)`, `h:stats()`; `h:set_config(options)` on reload.
 
@@ -154,6 +155,17 @@ impl MinimixHandle {
                         }
                         Err(e) => {
                             log::warn!("minimix: cannot build a stanza for {to}: {e}");
+                            continue;
+                        }
+                    },
+                    Action::Carbon { to, stanza } => match element_to_lua(lua, &stanza) {
+                        Ok(t) => {
+                            entry.raw_set(1, "carbon")?;
+                            entry.raw_set(2, to.as_str())?;
+                            entry.raw_set(3, t)?;
+                        }
+                        Err(e) => {
+                            log::warn!("minimix: cannot build a carbon for {to}: {e}");
                             continue;
                         }
                     },

@@ -18,6 +18,8 @@ pub enum Action {
     /// Send the stanza that came with the input, unchanged but re-addressed to `to`.
     /// Cheaper than `Deliver`: no re-encoding, and unknown payloads stay byte-for-byte.
     Forward { to: FullJid },
+    /// Send this XEP-0280 carbon to session `to`, but only if that session enabled carbons.
+    Carbon { to: FullJid, stanza: Element },
     /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.
     Route { stanza: Element },
     /// The durable state of this account changed; the shim saves `persisted_state(account)`.

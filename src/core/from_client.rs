@@ -296,9 +296,22 @@ impl Minimix {
             }
         };
         join.remember_sent(&id, &session);
-        Outcome::handled(vec![Action::Route {
+        let mut out = Vec::new();
+        if to.resource().is_some() && muc::stanza_type(&stanza) == Some("chat") {
+            // A private message: the account's other joined sessions see what this one sent,
+            // as XEP-0280 sent carbons (mod_carbons never sees it: the module consumed it).
+            for other in join.members.keys().filter(|s| **s != session) {
+                out.push(Action::Carbon {
+                    to: other.clone(),
+                    stanza: muc::sent_carbon(&stanza, &account, other),
+                });
+            }
+        }
+        out.push(Action::Route {
             stanza: as_account(&stanza, &account),
-        }])
+        });
+        Outcome::handled(out)
+
     }
 
     pub(super) fn handle_client_iq(

@@ -83,25 +83,18 @@ impl Minimix {
                     join.phase = Phase::Joined;
                     join.nick_change = None;
                     join.cache.self_presence = Some(stanza.clone());
-                    let has_210 = muc::has_status(&stanza, StatusCode::NickAssigned);
                     for (session, member) in join.members.iter_mut() {
-                        let assigned = member.requested_nick != nick;
-                        if assigned == has_210 {
-                            out.push(Action::Forward {
-                                to: session.clone(),
-                            });
+                        let mut s = super::replay::addressed(&stanza, session);
+                        muc::show_session_as_real_jid(&mut s, session);
+                        if member.requested_nick != nick {
+                            muc::add_status(&mut s, StatusCode::NickAssigned);
                         } else {
-                            let mut s = super::replay::addressed(&stanza, session);
-                            if assigned {
-                                muc::add_status(&mut s, StatusCode::NickAssigned);
-                            } else {
-                                muc::remove_status(&mut s, StatusCode::NickAssigned);
-                            }
-                            out.push(Action::Deliver {
-                                to: session.clone(),
-                                stanza: s,
-                            });
+                            muc::remove_status(&mut s, StatusCode::NickAssigned);
                         }
+                        out.push(Action::Deliver {
+                            to: session.clone(),
+                            stanza: s,
+                        });
                         // The session now knows the account's nick; later updates are plain.
                         member.requested_nick = nick.clone();
                     }
@@ -205,8 +198,8 @@ impl Minimix {
         account: BareJid,
         stanza: Element,
     ) -> Outcome {
-        if !matches!(muc::stanza_type(&stanza), Some("result") | Some("error")) {
-            return Outcome::pass();
+        if matches!(muc::stanza_type(&stanza), Some("get") | Some("set")) {
+            return self.handle_occupant_iq(account, stanza);
         }
         let Some(id) = stanza.attr("id") else {
             return Outcome::pass();
@@ -230,6 +223,46 @@ impl Minimix {
             to: pending.session,
             stanza: answer,
         }])
+    }
+}
+
+impl Minimix {
+    /// An occupant's iq the room forwarded to the account. A directly joined client would
+    /// answer it itself, so one joined session (the most available) gets it; its answer goes
+    /// back from the account (see `from_client`). Account-level payloads (vCard, PEP), and
+    /// iqs while no session is joined, are left to the server's modules, which answer for the
+    /// account or with a proper error.
+    fn handle_occupant_iq(&mut self, account: BareJid, stanza: Element) -> Outcome {
+        const ACCOUNT_LEVEL: &[&str] = &[
+            "vcard-temp",
+            "urn:ietf:params:xml:ns:vcard-4.0",
+            "http://jabber.org/protocol/pubsub",
+        ];
+        let Some(from) = stanza
+            .attr("from")
+            .and_then(|f| f.parse::<jid::FullJid>().ok())
+        else {
+            return Outcome::pass();
+        };
+        let Some(join) = self.join(&account, &from.to_bare()) else {
+            return Outcome::pass();
+        };
+        if stanza
+            .children()
+            .next()
+            .is_some_and(|c| ACCOUNT_LEVEL.contains(&c.ns().as_str()))
+        {
+            return Outcome::pass();
+        }
+        let target = join
+            .members
+            .iter()
+            .max_by_key(|(_, m)| (super::presence::Availability::of(&m.payload), m.seq))
+            .map(|(s, _)| s.clone());
+        match target {
+            Some(session) => Outcome::handled(vec![Action::Forward { to: session }]),
+            None => Outcome::pass(),
+        }
     }
 }
 

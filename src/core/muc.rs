@@ -18,6 +18,10 @@ pub const NS_MUC_OWNER: &str = "http://jabber.org/protocol/muc#owner";
 pub const NS_STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 /// XEP-0203: delayed delivery stamps on history.
 pub const NS_DELAY: &str = "urn:xmpp:delay";
+/// XEP-0280: message carbons.
+pub const NS_CARBONS: &str = "urn:xmpp:carbons:2";
+/// XEP-0297: stanza forwarding (inside carbons).
+pub const NS_FORWARD: &str = "urn:xmpp:forward:0";
 /// XEP-0199 / XEP-0410: ping, and MUC self-ping.
 pub const NS_PING: &str = "urn:xmpp:ping";
 
@@ -216,4 +220,40 @@ impl HistoryRequest {
             since: h.attr("since").and_then(super::time::parse_datetime),
         }
     }
+}
+
+/// In the account's self-presence, the room names the account's bare JID as the real JID.
+/// A session joined directly would see its own full JID there: make it so.
+pub fn show_session_as_real_jid(stanza: &mut Element, session: &jid::FullJid) {
+    let account = session.to_bare();
+    if let Some(x) = stanza.get_child_mut("x", NS_MUC_USER) {
+        for item in x.children_mut().filter(|c| c.is("item", NS_MUC_USER)) {
+            let is_account = item
+                .attr("jid")
+                .and_then(|j| j.parse::<jid::Jid>().ok())
+                .is_some_and(|j| j.to_bare() == account);
+            if is_account {
+                xml::set_attr(item, "jid", session.as_str());
+            }
+        }
+    }
+}
+
+/// A XEP-0280 sent carbon of `sent` (as the session sent it) for another session.
+pub fn sent_carbon(sent: &Element, account: &jid::BareJid, to: &jid::FullJid) -> Element {
+    let mut wrapper = xml::element(
+        "message",
+        NS_CLIENT,
+        &[
+            ("from", account.as_str()),
+            ("to", to.as_str()),
+            ("type", sent.attr("type").unwrap_or("chat")),
+        ],
+    );
+    let mut forwarded = Element::bare("forwarded", NS_FORWARD);
+    forwarded.append_child(sent.clone());
+    let mut carbon = Element::bare("sent", NS_CARBONS);
+    carbon.append_child(forwarded);
+    wrapper.append_child(carbon);
+    wrapper
 }

@@ -63,6 +63,7 @@ pub fn addressed(stanza: &Element, to: &FullJid) -> Element {
 /// session asked for another nick, and never 201 (the room was not created by this join).
 pub fn self_presence_for(own: &Element, session: &FullJid, nick_assigned: bool) -> Element {
     let mut s = addressed(own, session);
+    muc::show_session_as_real_jid(&mut s, session);
     muc::remove_status(&mut s, StatusCode::RoomCreated);
     muc::remove_status(&mut s, StatusCode::NickAssigned);
     muc::add_status(&mut s, StatusCode::SelfPresence);

@@ -56,7 +56,11 @@ impl Step {
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::Deliver { to: t, stanza } if *t == to => Some(stanza.clone()),
+                Action::Deliver { to: t, stanza } | Action::Carbon { to: t, stanza }
+                    if *t == to =>
+                {
+                    Some(stanza.clone())
+                }
                 Action::Forward { to: t } if *t == to => {
                     let mut s = self.input.clone().expect("Forward needs an input stanza");
                     super::xml::set_attr(&mut s, "to", t.as_str());
@@ -74,7 +78,9 @@ impl Step {
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::Deliver { to, .. } | Action::Forward { to } => Some(to.to_string()),
+                Action::Deliver { to, .. } | Action::Carbon { to, .. } | Action::Forward { to } => {
+                    Some(to.to_string())
+                }
                 _ => None,
             })
             .collect();

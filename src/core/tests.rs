@@ -580,3 +580,106 @@ fn room_error_about_a_sessions_message_goes_back_to_that_session_only() {
     assert!(err.handled());
     assert_eq!(err.recipients(), vec![PHONE.to_string()]);
 }
+
+#[test]
+fn private_message_goes_as_the_account_and_other_joined_sessions_get_a_sent_carbon() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.client(LAPTOP, &join_xml("Alice"));
+    let step = w.client(
+        PHONE,
+        &format!("<message type='chat' id='pm1' to='{ROOM}/Bob'><body>psst</body></message>"),
+    );
+    assert_eq!(step.routed()[0].attr("from"), Some(ALICE));
+    let carbon = &step.to(LAPTOP)[0];
+    let sent = carbon
+        .get_child("sent", super::muc::NS_CARBONS)
+        .expect("a sent carbon");
+    let inner = sent
+        .get_child("forwarded", super::muc::NS_FORWARD)
+        .unwrap()
+        .get_child("message", super::muc::NS_CLIENT)
+        .unwrap();
+    assert_eq!(
+        inner.attr("from"),
+        Some(PHONE),
+        "the carbon shows the sending session"
+    );
+    assert!(step.to(PHONE).is_empty());
+    assert!(
+        step.to(DESK).is_empty(),
+        "sessions that did not join get no carbon"
+    );
+}
+
+#[test]
+fn private_messages_from_occupants_reach_every_joined_session() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.client(LAPTOP, &join_xml("Alice"));
+    let step = w.room(ALICE, &format!("<message type='chat' from='{ROOM}/Bob'><body>hi</body><x xmlns='{NS_MUC_USER}'/></message>"));
+    assert!(step.handled());
+    assert_eq!(
+        step.recipients(),
+        vec![LAPTOP.to_string(), PHONE.to_string()]
+    );
+}
+
+#[test]
+fn occupants_iq_to_the_account_goes_to_the_most_available_joined_session() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.client(
+        LAPTOP,
+        &format!("<presence to='{ROOM}/Alice'><show>away</show><x xmlns='{NS_MUC}'/></presence>"),
+    );
+    let iq = format!("<iq type='get' id='room-encoded' from='{ROOM}/Bob'><query xmlns='jabber:iq:version'/></iq>");
+    let step = w.room(ALICE, &iq);
+    assert!(step.handled());
+    assert_eq!(step.recipients(), vec![PHONE.to_string()]);
+    // The session's answer goes back from the account with the room's id unchanged.
+    let answer = w.client(
+        PHONE,
+        &format!("<iq type='result' id='room-encoded' to='{ROOM}/Bob'/>"),
+    );
+    assert_eq!(answer.routed()[0].attr("from"), Some(ALICE));
+    assert_eq!(answer.routed()[0].attr("id"), Some("room-encoded"));
+    // vCard requests are the account's, answered by the server.
+    let vcard = w.room(
+        ALICE,
+        &format!("<iq type='get' id='vc' from='{ROOM}/Bob'><vCard xmlns='vcard-temp'/></iq>"),
+    );
+    assert!(!vcard.handled());
+    // With no session joined, the server answers (with a proper error for unknown payloads).
+    w.closed(PHONE);
+    w.closed(LAPTOP);
+    assert!(!w.room(ALICE, &iq).handled());
+}
+
+#[test]
+fn self_presence_names_the_session_as_the_real_jid_as_a_direct_join_would() {
+    let mut w = World::new();
+    w.client(PHONE, &join_xml("Alice"));
+    let own = w.room(ALICE, &format!(
+        "<presence from='{ROOM}/Alice'><x xmlns='{NS_MUC_USER}'><item affiliation='owner' role='moderator' jid='{ALICE}'/><status code='110'/></x></presence>"
+    ));
+    let got = &own.to(PHONE)[0];
+    let item = got
+        .get_child("x", NS_MUC_USER)
+        .unwrap()
+        .get_child("item", NS_MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("jid"), Some(PHONE));
+    let late = w.client(LAPTOP, &join_xml("Alice"));
+    let own_late = late
+        .to(LAPTOP)
+        .into_iter()
+        .find(|s| codes(s).contains(&110))
+        .unwrap();
+    let item = own_late
+        .get_child("x", NS_MUC_USER)
+        .unwrap()
+        .get_child("item", NS_MUC_USER)
+        .unwrap();
+    assert_eq!(item.attr("jid"), Some(LAPTOP));
+}
