@@ -6,6 +6,7 @@
 -- applies the actions it returns. See README.md.
 
 local st = require "util.stanza";
+local jid_split = require "util.jid".split;
 local time_now = require "util.time".now;
 local new_logger = require "util.logger".init;
 
@@ -76,6 +77,19 @@ end
 
 local full_sessions = prosody.full_sessions;
 
+-- The account's rooms, kept across restarts (keyval, keyed by username; any backend).
+local store = module:open_store("minimix");
+
+local function persist(account)
+	local username, host = jid_split(account);
+	if host ~= module.host or not username then return; end
+	local rooms = handle:persisted(account);
+	local ok, err = store:set(username, #rooms > 0 and { version = 1, rooms = rooms } or nil);
+	if not ok then
+		module:log("error", "could not save the rooms of %s: %s", account, tostring(err));
+	end
+end
+
 -- Applies the core's actions. `input` is the stanza of the event, for "forward".
 local function apply(actions, input)
 	for i = 1, #actions do
@@ -83,7 +97,10 @@ local function apply(actions, input)
 		local kind, to = action[1], action[2];
 		if kind == "route" then
 			module:send(action[3]);
+		elseif kind == "persist" then
+			persist(to);
 		else
+
 			local session = full_sessions[to];
 			if not session then
 				module:log("debug", "session %s is gone; not delivering", to);
@@ -177,3 +194,40 @@ end
 function stats()
 	return handle:stats();
 end
+
+-- After a restart: load every stored account (so traffic from its rooms is claimed at once),
+-- then, once all hosts are up, re-synchronise each room with a join from the account.
+local function resume_rooms()
+	finish(pcall(handle.resume, handle, time_now()));
+end
+
+if not module.reloading then
+	local now = time_now();
+	for username in store:users() do
+		local data = store:get(username);
+		if type(data) == "table" and type(data.rooms) == "table" then
+			handle:restore_account(username.."@"..module.host, data.rooms, now);
+		end
+	end
+	if prosody.start_time then
+		module:add_timer(0, resume_rooms);
+	else
+		module:hook_global("server-started", resume_rooms);
+	end
+end
+
+-- At shutdown, save when each room was last heard from, so only missed history is asked for.
+module:hook_global("server-stopping", function ()
+	for _, account in ipairs(handle:persisted_accounts()) do
+		persist(account);
+	end
+end, 10);
+
+-- A deleted account leaves its rooms and its state is removed (a global event).
+module:hook_global("user-deleted", function (event)
+	if event.host ~= module.host then return; end
+	local account = event.username.."@"..module.host;
+
+	finish(pcall(handle.forget_account, handle, account));
+	store:set(event.username, nil);
+end, 5);

@@ -24,6 +24,18 @@ local function load_shim(opts)
 	function fake:log(level, fmt, ...) table.insert(self.logs, { level, fmt:format(...) }); end
 	function fake:add_timer(delay, fn) table.insert(self.timers, { delay, fn }); end
 	function fake:get_option(name, default) local v = self.options[name]; if v == nil then return default; end return v; end
+	local stored = opts.store or {};
+	fake.stored = stored;
+	fake.global_hooks = {};
+	function fake:open_store()
+		return {
+			get = function (_, user) return stored[user]; end;
+			set = function (_, user, value) stored[user] = value; return true; end;
+			users = function () return pairs(stored); end;
+		};
+	end
+	function fake:hook_global(name, fn, prio) self.global_hooks[name] = { fn = fn, prio = prio }; end
+
 	fake.get_option_number = fake.get_option;
 	fake.get_option_string = fake.get_option;
 	local env = setmetatable({
@@ -124,5 +136,54 @@ describe("mod_minimix shim", function ()
 		assert.has_no_error(function () fire(fake, "pre-presence/full", { origin = phone, stanza = bad }); end);
 		local bad_jid = setmetatable({ name = "presence", attr = { to = "\255@@/" }, tags = {} }, st.stanza_mt);
 		assert.has_no_error(function () fire(fake, "pre-presence/full", { origin = phone, stanza = bad_jid }); end);
+	end);
+end);
+
+describe("mod_minimix shim persistence", function ()
+	local function joined_shim(store)
+		local phone = session("alice@a.localhost/phone");
+		local fake = load_shim({ full_sessions = { [phone.full_jid] = phone }, store = store });
+		fire(fake, "pre-presence/full", { origin = phone,
+			stanza = st.presence({ to = "room@muc.localhost/Alice", from = phone.full_jid }):tag("x", { xmlns = NS_MUC }):up() });
+		fire(fake, "presence/bare", { origin = {}, stanza = st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("item", { affiliation = "owner", role = "moderator" }):up()
+			:tag("status", { code = "110" }):up():up() });
+		return fake;
+	end
+
+	it("stores a confirmed join under the username", function ()
+		local store = {};
+		joined_shim(store);
+		assert.is_table(store.alice);
+		assert.equal("room@muc.localhost", store.alice.rooms[1].room);
+		assert.equal("Alice", store.alice.rooms[1].nick);
+	end);
+
+	it("restores stored rooms at start and rejoins them from the account once the server has started", function ()
+		local store = {};
+		joined_shim(store);
+		local fresh = load_shim({ store = store });
+		-- Traffic from the stored room is claimed before the rejoin (no bounce, no kick).
+		local msg = st.message({ from = "room@muc.localhost/Bob", to = "alice@a.localhost", type = "groupchat" }):text_tag("body", "x");
+		assert.is_true(fire(fresh, "message/bare", { origin = {}, stanza = msg }));
+		assert.equal(0, #fresh.sent);
+		fresh.global_hooks["server-started"].fn();
+		assert.equal(1, #fresh.sent);
+		local join = fresh.sent[1];
+		assert.equal("alice@a.localhost", join.attr.from);
+		assert.equal("room@muc.localhost/Alice", join.attr.to);
+		assert.is_not_nil(join:get_child("x", NS_MUC));
+	end);
+
+	it("forgets a deleted account and leaves its rooms", function ()
+		local store = {};
+		local fake = joined_shim(store);
+		local before = #fake.sent;
+		fake.global_hooks["user-deleted"].fn({ username = "alice", host = "b.localhost" });
+		assert.is_table(store.alice, "another host's user is not this one");
+		fake.global_hooks["user-deleted"].fn({ username = "alice", host = "a.localhost" });
+
+		assert.is_nil(store.alice);
+		assert.equal("unavailable", fake.sent[before + 1].attr.type);
 	end);
 end);

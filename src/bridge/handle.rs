@@ -310,6 +310,53 @@ impl UserData for MinimixHandle {
             }
             Ok(list)
         });
+        methods.add_method("persisted", |lua, this, account: String| {
+            let list = lua.create_table()?;
+            let Ok(account) = account.parse::<BareJid>() else {
+                return Ok(list);
+            };
+            for room in this.core.persisted(&account) {
+                let entry = lua.create_table()?;
+                entry.set("room", room.room.as_str())?;
+                entry.set("nick", room.nick)?;
+                entry.set("password", room.password)?;
+                entry.set("last_seen", room.last_seen.map(|ms| ms as f64 / 1000.0))?;
+                list.raw_push(entry)?;
+            }
+            Ok(list)
+        });
+        methods.add_method("persisted_accounts", |lua, this, ()| {
+            lua.create_sequence_from(this.core.persisted_accounts().iter().map(|a| a.to_string()))
+        });
+        methods.add_method_mut(
+            "restore_account",
+            |lua, this, (account, rooms, now): (String, Value, Value)| {
+                let restored = restore_account(&mut this.core, &account, rooms, now);
+                if let Err(e) = &restored {
+                    log::warn!("minimix: not restoring {account}: {e}");
+                }
+                bridge_log::flush(lua);
+                Ok(restored.is_ok())
+            },
+        );
+        methods.add_method_mut("resume", |lua, this, now: Value| {
+            let now = if let Value::Number(n) = now { n } else { 0.0 };
+            Ok(this.simple(lua, |core| Ok(Some(core.resume(millis(now))))))
+        });
+        methods.add_method_mut("forget_account", |lua, this, account: String| {
+            Ok(this.simple(lua, |core| {
+                let account: BareJid = account
+                    .parse()
+                    .map_err(|e| format!("account JID '{account}': {e}"))?;
+                Ok(Some(core.forget_account(&account)))
+            }))
+        });
+        methods.add_method("tracks", |_, this, (account, room): (String, String)| {
+            let (Ok(account), Ok(room)) = (account.parse::<BareJid>(), room.parse::<Jid>()) else {
+                return Ok(false);
+            };
+            Ok(this.core.tracks(&account, &room.to_bare()))
+        });
         methods.add_method("stats", |lua, this, ()| {
             let (mut accounts, mut rooms, mut sessions, mut occupants, mut history) =
                 (0, 0, 0, 0, 0);
@@ -331,4 +378,51 @@ impl UserData for MinimixHandle {
             Ok(t)
         });
     }
+}
+
+/// Reads a stored account (`{ {room=, nick=, password=, last_seen=}, … }`) into the core.
+/// Entries that do not parse are skipped with a log line; nothing raises.
+fn restore_account(
+    core: &mut Minimix,
+    account: &str,
+    rooms: Value,
+    now: Value,
+) -> Result<(), String> {
+    let account: BareJid = account.parse().map_err(|e| format!("account JID: {e}"))?;
+    let Value::Table(rooms) = rooms else {
+        return Err("stored rooms are not a table".into());
+    };
+    let now = if let Value::Number(n) = now {
+        millis(n)
+    } else {
+        0
+    };
+    let mut restored = Vec::new();
+    for entry in rooms.sequence_values::<Table>() {
+        let Ok(entry) = entry else {
+            log::warn!("minimix: {account}: skipping a stored room that is not a table");
+            continue;
+        };
+        let room = entry
+            .get::<String>("room")
+            .ok()
+            .and_then(|r| r.parse::<BareJid>().ok());
+        let nick = entry.get::<String>("nick").ok();
+        let (Some(room), Some(nick)) = (room, nick) else {
+            log::warn!("minimix: {account}: skipping a stored room without a valid room or nick");
+            continue;
+        };
+        restored.push(crate::core::persist::PersistedRoom {
+            room,
+            nick,
+            password: entry.get::<Option<String>>("password").ok().flatten(),
+            last_seen: entry
+                .get::<Option<f64>>("last_seen")
+                .ok()
+                .flatten()
+                .map(millis),
+        });
+    }
+    core.restore_account(now, account, restored);
+    Ok(())
 }

@@ -55,6 +55,13 @@ pub struct Join {
     pub cache: RoomCache,
     /// Ids of messages sessions sent through the account, newest last, to route errors back.
     pub sent_ids: VecDeque<(String, FullJid)>,
+    /// Whether the room has confirmed this join at least once (or it was restored from
+    /// storage): only such joins are persisted.
+    pub durable: bool,
+    /// Restored from storage and not yet re-synchronised with the room.
+    pub needs_resync: bool,
+    /// When the last groupchat from the room arrived, to ask only for missed history.
+    pub last_seen: Option<Millis>,
 }
 
 impl Join {
@@ -70,6 +77,9 @@ impl Join {
             password: None,
             cache: RoomCache::default(),
             sent_ids: VecDeque::new(),
+            durable: false,
+            needs_resync: false,
+            last_seen: None,
         }
     }
 

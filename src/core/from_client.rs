@@ -311,7 +311,6 @@ impl Minimix {
             stanza: as_account(&stanza, &account),
         });
         Outcome::handled(out)
-
     }
 
     pub(super) fn handle_client_iq(

@@ -53,6 +53,11 @@ impl Minimix {
                             join.members.keys().chain(join.leaving.iter()),
                             &mut out,
                         );
+                        if join.durable {
+                            out.push(Action::Persist {
+                                account: account.clone(),
+                            });
+                        }
                         acct.rooms.remove(&room);
                     }
                 }
@@ -79,8 +84,15 @@ impl Minimix {
                     }
                     fork_to_members(join, &mut out);
                 } else if available {
+                    if join.phase != Phase::Joined || join.nick != nick || !join.durable {
+                        out.push(Action::Persist {
+                            account: account.clone(),
+                        });
+                    }
+                    join.durable = true;
                     join.nick = nick.clone();
                     join.phase = Phase::Joined;
+
                     join.nick_change = None;
                     join.cache.self_presence = Some(stanza.clone());
                     for (session, member) in join.members.iter_mut() {
@@ -127,6 +139,11 @@ impl Minimix {
                             to: session.clone(),
                         });
                     }
+                    if join.durable {
+                        out.push(Action::Persist {
+                            account: account.clone(),
+                        });
+                    }
                     acct.rooms.remove(&room);
                 }
             }
@@ -163,6 +180,7 @@ impl Minimix {
         let mut out = Vec::new();
         match muc::stanza_type(&stanza) {
             Some("groupchat") => {
+                join.last_seen = Some(now);
                 if muc::is_subject_message(&stanza) {
                     join.cache.subject = Some(stanza.clone());
                 } else if muc::is_history_worthy(&stanza) {

@@ -26,6 +26,8 @@ pub mod action;
 pub mod config;
 mod from_client;
 mod from_room;
+pub mod persist;
+
 pub mod input;
 pub mod muc;
 pub mod presence;

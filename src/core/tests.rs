@@ -683,3 +683,92 @@ fn self_presence_names_the_session_as_the_real_jid_as_a_direct_join_would() {
         .unwrap();
     assert_eq!(item.attr("jid"), Some(LAPTOP));
 }
+
+#[test]
+fn confirmed_joins_and_leaves_ask_for_persistence() {
+    let mut w = World::new();
+    let steps = w.join_local(PHONE, ROOM, "Alice", "Bob");
+    let persisted = |s: &Step| {
+        s.outcome
+            .actions
+            .iter()
+            .any(|a| matches!(a, super::Action::Persist { .. }))
+    };
+    assert!(!persisted(&steps[0]), "an unconfirmed join is not kept");
+    assert!(
+        persisted(&steps[2]),
+        "the room's self-presence confirms the join"
+    );
+    let stored = w.mm.persisted(&bare(ALICE));
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].nick, "Alice");
+    w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
+    let gone = w.room(ALICE, &format!("<presence type='unavailable' from='{ROOM}/Alice'><x xmlns='{NS_MUC_USER}'><status code='110'/></x></presence>"));
+    assert!(persisted(&gone));
+    assert!(w.mm.persisted(&bare(ALICE)).is_empty());
+}
+
+#[test]
+fn restored_rooms_claim_their_traffic_and_resync_with_a_join_asking_for_missed_history() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.room(ALICE, &groupchat("Bob", "before"));
+    let stored = w.mm.persisted(&bare(ALICE));
+    assert!(stored[0].last_seen.is_some());
+
+    let mut after = World::new();
+    after.mm.restore_account(after.now, bare(ALICE), stored);
+    // Before the resync, a message from the room is still claimed (no bounce, no kick).
+    assert!(after.room(ALICE, &groupchat("Bob", "early")).handled());
+    let resume = after.mm.resume(after.now);
+    let routed: Vec<_> = resume
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            super::Action::Route { stanza } => Some(stanza.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].attr("from"), Some(ALICE));
+    assert_eq!(routed[0].attr("to"), Some("room@muc.localhost/Alice"));
+    let history = routed[0]
+        .get_child("x", NS_MUC)
+        .unwrap()
+        .get_child("history", NS_MUC)
+        .unwrap();
+    assert!(
+        history.attr("since").is_some(),
+        "asks only for what was missed"
+    );
+    // The room answers as for a rejoin; a session joining afterwards gets a full replay.
+    after.room(ALICE, &occupant_presence(ROOM, "Bob", None));
+    after.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+    let late = after.client(LAPTOP, &join_xml("Alice"));
+    let routed = late.routed();
+    assert_eq!(
+        routed.len(),
+        1,
+        "only the account's presence comes back from away"
+    );
+    assert!(
+        !routed[0].has_child("x", NS_MUC),
+        "a presence update, not a join"
+    );
+    assert!(routed[0].get_child("show", super::muc::NS_CLIENT).is_none());
+    assert!(late.to(LAPTOP).iter().any(|s| codes(s).contains(&110)));
+}
+
+#[test]
+fn deleting_an_account_leaves_its_rooms_and_forgets_it() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    let out = w.mm.forget_account(&bare(ALICE));
+    assert!(
+        matches!(&out.actions[0], super::Action::Route { stanza } if stanza.attr("type") == Some("unavailable"))
+    );
+    assert!(w.mm.accounts().next().is_none());
+}

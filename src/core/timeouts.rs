@@ -53,6 +53,11 @@ impl Minimix {
                         );
                         leave = as_account(&leave, account);
                         out.push(Action::Route { stanza: leave });
+                        if join.durable {
+                            out.push(Action::Persist {
+                                account: account.clone(),
+                            });
+                        }
                         return false;
                     }
                     Phase::Joining { since } => note(since + join_timeout),

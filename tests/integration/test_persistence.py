@@ -1,0 +1,114 @@
+"""Live-Prosody scenarios for issue 5 (persistence): the account stays in its rooms across
+restarts and module reloads, with the file store and with SQL on SQLite.
+
+The observer (carol, obs.localhost, no module) cannot survive a restart of the one
+server, so what the *room* thinks is read from mod_muc's own state
+(``occupant_real_jids``), and carol rejoins after the restart to see what occupants see.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import PASSWORD, USERS, jid_of
+from prosody_server import ProsodyServer
+from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, status_codes, summarize
+
+ALICE = jid_of("alice")
+QUIET = 0.7
+
+# Per host (a global `storage` would repeat the rig's option and make prosodyctl warn).
+STORAGE = {
+    "internal": "",
+    "sqlite": '  storage = { minimix = "sql" }\n  sql = { driver = "SQLite3", database = "minimix.sqlite" }',
+}
+
+
+@pytest.fixture(params=sorted(STORAGE))
+def restartable(request, module_dir):
+    """A private server with the module whose minimix store uses the given backend."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, host_extra={"a.localhost": STORAGE[request.param]})
+
+    for user, host in USERS.items():
+        srv.register(user, host, PASSWORD)
+    srv.start()
+    assert srv.module_loaded("a.localhost"), srv.log_tail(40)
+    yield srv
+    srv.cleanup()
+
+
+def client(srv, user, resource, **kw) -> Client:
+    return Client(srv.c2s_port, jid_of(user), PASSWORD, resource, **kw)
+
+
+def test_account_stays_in_its_room_across_a_restart_and_the_first_message_does_not_get_it_kicked(restartable, room):
+    srv = restartable
+    carol = client(srv, "carol", "observer")
+    carol.join(room, "Carol")
+    phone = client(srv, "alice", "phone")
+    phone.join(room, "Alice")
+    phone.close()
+    assert srv.occupant_real_jids(room, "Alice") == [ALICE]
+    carol.close()
+
+    srv.restart()
+
+    # The room still has the account, with no session connected.
+    assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
+    carol = client(srv, "carol", "observer")
+    join = carol.join(room, "Carol")
+    assert "Alice" in join.occupant_nicks(), join
+    carol.send(groupchat(room, "first after restart"))
+    carol.expect(lambda e: is_groupchat(e) and body(e) == "first after restart", what="own reflection")
+    later = carol.collect(QUIET, pred=lambda e: is_presence(e, frm=f"{room}/Alice"))
+    kicked = [e for e in later if e.get("type") == "unavailable"]
+    assert kicked == [], "the account was removed after the first message:\n" + summarize(kicked)
+    assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
+
+    # A session coming back gets the full replay and the message it missed, from local state.
+    laptop = client(srv, "alice", "laptop")
+    seq = laptop.join(room, "Alice")
+    assert "Carol" in seq.occupant_nicks(), seq
+    assert 110 in status_codes(seq.self_presence), seq
+    assert "first after restart" in [body(m) for m in seq.history], seq
+    assert srv.log_errors() == []
+    carol.close()
+    laptop.close()
+
+
+def test_module_reload_keeps_rooms_and_sessions_with_no_visible_change(fresh_server, room):
+    srv = fresh_server
+    carol = client(srv, "carol", "observer")
+    carol.join(room, "Carol")
+    phone = client(srv, "alice", "phone")
+    phone.join(room, "Alice")
+    carol.collect(QUIET)
+
+    srv.shell("module", "reload", "minimix", "a.localhost")
+
+    assert carol.collect(QUIET, pred=lambda e: from_room(e, room)) == [], "the room saw the reload"
+    carol.send(groupchat(room, "after reload"))
+    got = phone.collect(QUIET, pred=lambda e: is_groupchat(e) and from_room(e, room))
+    assert [body(e) for e in got] == ["after reload"], summarize(got)
+    assert all(e.get("to") == phone.full_jid for e in got)
+    assert srv.occupant_real_jids(room, "Alice") == [ALICE]
+    assert srv.log_errors() == []
+    carol.close()
+    phone.close()
+
+
+def test_deleting_an_account_leaves_its_rooms(fresh_server, room):
+    srv = fresh_server
+    carol = client(srv, "carol", "observer")
+    carol.join(room, "Carol")
+    phone = client(srv, "alice", "phone")
+    phone.join(room, "Alice")
+    phone.close()
+    carol.collect(QUIET)
+
+    srv.shell(">return require'core.usermanager'.delete_user('alice', 'a.localhost')")
+
+    left = carol.expect(lambda e: is_presence(e, frm=f"{room}/Alice", type="unavailable"), what="Alice leaving")
+    assert left is not None
+    assert srv.occupant_real_jids(room, "Alice") is None or srv.occupant_real_jids(room, "Alice") == []
+    carol.close()
