@@ -231,3 +231,16 @@ module:hook_global("user-deleted", function (event)
 	finish(pcall(handle.forget_account, handle, account));
 	store:set(event.username, nil);
 end, 5);
+
+-- One copy of each groupchat message in the account's own archive (mod_mam refuses all
+-- groupchat at priority -1; this answers first for rooms the account is in).
+if module:get_option_boolean("minimix_archive_groupchat", true) then
+	module:hook("archive-should-store", function (event)
+		local stanza = event.stanza;
+		local to, from = stanza.attr.to, stanza.attr.from;
+		if to and from and handle:should_archive(to, from, stanza.attr.type) then
+			event.reason = "groupchat from a room the account is in (minimix)";
+			return true;
+		end
+	end, 0);
+end

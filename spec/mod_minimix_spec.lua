@@ -38,6 +38,7 @@ local function load_shim(opts)
 
 	fake.get_option_number = fake.get_option;
 	fake.get_option_string = fake.get_option;
+	fake.get_option_boolean = fake.get_option;
 	local env = setmetatable({
 		module = fake;
 		prosody = { full_sessions = opts.full_sessions or {} };

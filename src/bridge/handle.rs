@@ -357,6 +357,16 @@ impl UserData for MinimixHandle {
             };
             Ok(this.core.tracks(&account, &room.to_bare()))
         });
+        methods.add_method(
+            "should_archive",
+            |_, this, (account, from, kind): (String, String, Option<String>)| {
+                let (Ok(account), Ok(from)) = (account.parse::<BareJid>(), from.parse::<Jid>())
+                else {
+                    return Ok(false);
+                };
+                Ok(this.core.should_archive(&account, &from, kind.as_deref()))
+            },
+        );
         methods.add_method("stats", |lua, this, ()| {
             let (mut accounts, mut rooms, mut sessions, mut occupants, mut history) =
                 (0, 0, 0, 0, 0);

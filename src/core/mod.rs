@@ -146,6 +146,18 @@ impl Minimix {
         self.join(account, room).is_some()
     }
 
+    /// Whether mod_mam should keep this message in the account's own archive: groupchat from
+    /// a room the account is in. With the account as the one occupant, each message passes
+    /// the account once, so it is stored once (mod_mam refuses all groupchat by default).
+    pub fn should_archive(
+        &self,
+        account: &BareJid,
+        from: &jid::Jid,
+        stanza_type: Option<&str>,
+    ) -> bool {
+        stanza_type == Some("groupchat") && self.tracks(account, &from.to_bare())
+    }
+
     // ----- shared helpers -----
 
     fn note_deadline(&mut self, at: Millis) {

@@ -772,3 +772,30 @@ fn deleting_an_account_leaves_its_rooms_and_forgets_it() {
     );
     assert!(w.mm.accounts().next().is_none());
 }
+
+#[test]
+fn groupchat_from_rooms_the_account_is_in_is_archived_and_nothing_else() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    let from = |s: &str| s.parse::<jid::Jid>().unwrap();
+    assert!(w.mm.should_archive(
+        &bare(ALICE),
+        &from("room@muc.localhost/Bob"),
+        Some("groupchat")
+    ));
+    assert!(
+        !w.mm
+            .should_archive(&bare(ALICE), &from("room@muc.localhost/Bob"), Some("chat")),
+        "PMs follow mod_mam's own rules"
+    );
+    assert!(!w.mm.should_archive(
+        &bare(ALICE),
+        &from("other@muc.localhost/Bob"),
+        Some("groupchat")
+    ));
+    assert!(!w.mm.should_archive(
+        &bare("bob@a.localhost"),
+        &from("room@muc.localhost/Bob"),
+        Some("groupchat")
+    ));
+}

@@ -1,0 +1,100 @@
+"""Live-Prosody scenarios for issue 6 (personal archive): each groupchat message from a
+room the account is in is stored once in the account's own archive (XEP-0313), whether or
+not a session is online, and the copies forked to sessions carry the archive's id."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from conftest import PASSWORD, USERS, jid_of
+from prosody_server import ProsodyServer
+from xmpp_client import Client, body, groupchat, is_groupchat, q, summarize
+
+ALICE = jid_of("alice")
+NS_MAM = "urn:xmpp:mam:2"
+NS_SID = "urn:xmpp:sid:0"
+NS_FORWARD = "urn:xmpp:forward:0"
+QUIET = 0.7
+
+
+@pytest.fixture(scope="module")
+def mam_server(module_dir):
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True)
+    for user, host in USERS.items():
+        srv.register(user, host, PASSWORD)
+    srv.start()
+    assert srv.module_loaded("a.localhost"), srv.log_tail(40)
+    yield srv
+    srv.cleanup()
+
+
+def client(srv, user, resource) -> Client:
+    return Client(srv.c2s_port, jid_of(user), PASSWORD, resource)
+
+
+def archived_groupchat(c: Client, room: str) -> list[ET.Element]:
+    """The groupchat messages from ``room`` in the client's own archive (a MAM query to the
+    account, asking for everything with that room)."""
+    form = (
+        f"<x xmlns='jabber:x:data' type='submit'>"
+        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
+        f"<field var='with'><value>{room}</value></field></x>"
+    )
+    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set")
+    assert result.get("type") == "result", ET.tostring(result)
+    found = c.collect(QUIET, pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
+    messages = []
+    for m in found:
+        inner = m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message"))
+        if inner is not None and inner.get("type") == "groupchat":
+            messages.append(inner)
+    return messages
+
+
+def own_stanza_id(el: ET.Element) -> str | None:
+    for sid in el.findall(q(NS_SID, "stanza-id")):
+        if sid.get("by") == ALICE:
+            return sid.get("id")
+    return None
+
+
+def test_each_groupchat_message_is_archived_once_and_forked_copies_carry_the_archive_id(mam_server, room):
+    carol = client(mam_server, "carol", "observer")
+    carol.join(room, "Carol")
+    phone = client(mam_server, "alice", "phone")
+    laptop = client(mam_server, "alice", "laptop")
+    phone.join(room, "Alice")
+    laptop.join(room, "Alice")
+
+    carol.send(groupchat(room, "archive me"))
+    got_phone = phone.expect(lambda e: is_groupchat(e, room, "archive me"), what="message on phone")
+    got_laptop = laptop.expect(lambda e: is_groupchat(e, room, "archive me"), what="message on laptop")
+    archive_id = own_stanza_id(got_phone)
+    assert archive_id, "the forked copy carries no stanza-id from the account's archive"
+    assert own_stanza_id(got_laptop) == archive_id, "both sessions see the same archived copy"
+
+    archived = [m for m in archived_groupchat(phone, room) if body(m) == "archive me"]
+    assert len(archived) == 1, "expected one archived copy, got:\n" + summarize(archived)
+    assert mam_server.log_errors() == []
+    for c in (carol, phone, laptop):
+        c.close()
+
+
+def test_messages_sent_while_no_session_is_online_are_in_the_archive_afterwards(mam_server, room):
+    carol = client(mam_server, "carol", "observer")
+    carol.join(room, "Carol")
+    phone = client(mam_server, "alice", "phone")
+    phone.join(room, "Alice")
+    phone.close()
+
+    carol.send(groupchat(room, "while you were away"))
+    carol.expect(lambda e: is_groupchat(e, room, "while you were away"), what="reflection")
+
+    back = client(mam_server, "alice", "back")
+    archived = [m for m in archived_groupchat(back, room) if body(m) == "while you were away"]
+    assert len(archived) == 1, summarize(archived)
+    assert mam_server.occupant_real_jids(room, "Alice") == [ALICE]
+    for c in (carol, back):
+        c.close()
