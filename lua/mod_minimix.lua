@@ -28,14 +28,20 @@ if native.lua_version ~= _VERSION then
 end
 native.init(st.stanza_mt, new_logger("minimix"));
 
+-- A number of seconds, or "never" (math.huge for the core).
+local function seconds_or_never(name, default)
+	local value = module:get_option(name, default);
+	if value == "never" or value == false then
+		return math.huge;
+	elseif type(value) ~= "number" or value < 0 then
+		error("mod_minimix: "..name.." must be a number of seconds or \"never\"");
+	end
+	return value;
+end
+
 -- Options, read with Prosody's typed getters; the core validates ranges.
 local function read_options()
-	local leave_after = module:get_option("minimix_leave_after", "never");
-	if leave_after == "never" or leave_after == false then
-		leave_after = math.huge;
-	elseif type(leave_after) ~= "number" then
-		error("mod_minimix: minimix_leave_after must be a number of seconds or \"never\"");
-	end
+	local leave_after = seconds_or_never("minimix_leave_after", "never");
 	return {
 		history_length = module:get_option_number("minimix_history_length", 20);
 		history_max_messages = module:get_option_number("minimix_history_max_messages", 100);
@@ -48,6 +54,10 @@ local function read_options()
 		leave_after = leave_after;
 		away_show = module:get_option_string("minimix_away_show", "xa");
 		away_status = module:get_option_string("minimix_away_status", "");
+		bookmark_sync = module:get_option_boolean("minimix_bookmark_sync", true);
+		bookmark_joins = module:get_option_boolean("minimix_bookmark_joins", false);
+		max_bookmarks = module:get_option_number("minimix_max_bookmarks", 1000);
+		ping_interval = seconds_or_never("minimix_ping_interval", 900);
 	};
 end
 
@@ -80,7 +90,30 @@ local full_sessions = prosody.full_sessions;
 -- The account's rooms, kept across restarts (keyval, keyed by username; any backend).
 local store = module:open_store("minimix");
 
+-- XEP-0402 bookmarks (mod_bookmarks also maps the legacy forms onto this node).
+local NS_BOOKMARKS = "urn:xmpp:bookmarks:1";
+local autojoin_bookmarks = module:get_option_boolean("minimix_autojoin_bookmarks", true);
+local mod_pep = autojoin_bookmarks and module:depends("pep") or nil;
+local bookmark_node_config = {
+	["persist_items"] = true;
+	["max_items"] = "max";
+	["send_last_published_item"] = "never";
+	["access_model"] = "whitelist";
+};
+
+local function publish_bookmark(account, room, conference)
+	local username, host = jid_split(account);
+	if not mod_pep or host ~= module.host then return; end
+	local service = mod_pep.get_pep_service(username);
+	local item = st.stanza("item", { xmlns = "http://jabber.org/protocol/pubsub"; id = room }):add_child(conference);
+	local ok, err = service:publish(NS_BOOKMARKS, true, room, item, bookmark_node_config);
+	if not ok then
+		module:log("warn", "could not update the bookmark of %s for %s: %s", room, account, tostring(err));
+	end
+end
+
 local function persist(account)
+
 	local username, host = jid_split(account);
 	if host ~= module.host or not username then return; end
 	local rooms = handle:persisted(account);
@@ -99,6 +132,8 @@ local function apply(actions, input)
 			module:send(action[3]);
 		elseif kind == "persist" then
 			persist(to);
+		elseif kind == "bookmark" then
+			publish_bookmark(to, action[4], action[3]);
 		else
 
 			local session = full_sessions[to];
@@ -244,3 +279,91 @@ if module:get_option_boolean("minimix_archive_groupchat", true) then
 		end
 	end, 0);
 end
+
+-- Bookmarks drive the account's joins: follow every PEP service's bookmarks node.
+if mod_pep then
+	local watched = {};
+	local function bookmark_published(event)
+		if event.node ~= NS_BOOKMARKS or not event.id then return; end
+		local account = watched[event.service];
+		local conference = event.item and event.item:get_child("conference", NS_BOOKMARKS);
+		if not account or not conference then return; end
+		finish(pcall(handle.bookmark_published, handle, account, event.id, conference, time_now()));
+	end
+	local function bookmark_retracted(event)
+		if event.node ~= NS_BOOKMARKS or not event.id then return; end
+		local account = watched[event.service];
+		if not account then return; end
+		finish(pcall(handle.bookmark_retracted, handle, account, event.id, time_now()));
+	end
+	module:handle_items("pep-service", function (event)
+		local service = event.item.service;
+		watched[service] = event.item.jid;
+		module:hook_object_event(service.events, "item-published/"..NS_BOOKMARKS, bookmark_published);
+		module:hook_object_event(service.events, "item-retracted", bookmark_retracted);
+	end, function (event)
+		local service = event.item.service;
+		watched[service] = nil;
+		module:unhook_object_event(service.events, "item-published/"..NS_BOOKMARKS, bookmark_published);
+		module:unhook_object_event(service.events, "item-retracted", bookmark_retracted);
+	end, true);
+
+	-- At start, every user's autojoin bookmarks (the account joins with no client online).
+	local function autojoin_all()
+		local now = time_now();
+		for username in require "core.usermanager".users(module.host) do
+			local service = mod_pep.get_pep_service(username);
+			local ok, items = service:get_items(NS_BOOKMARKS, true);
+			if ok and items then
+				local account = username.."@"..module.host;
+				for _, id in ipairs(items) do
+					local conference = items[id] and items[id]:get_child("conference", NS_BOOKMARKS);
+					if conference then
+						finish(pcall(handle.bookmark_published, handle, account, id, conference, now));
+					end
+				end
+			end
+		end
+	end
+	if not module.reloading then
+		if prosody.start_time then
+			module:add_timer(0, autojoin_all);
+		else
+			module:hook_global("server-started", autojoin_all, -10);
+		end
+	end
+end
+
+-- Admin shell: minimix:rooms("user@host") and minimix:stats("host").
+local shell_env = module:shared("/*/admin_shell/env");
+shell_env.minimix = {};
+function shell_env.minimix:rooms(account)
+	local _, host = jid_split(account or "");
+	local mod = host and prosody.hosts[host] and prosody.hosts[host].modules.minimix;
+	if not mod then return false, "mod_minimix is not loaded on "..tostring(host); end
+	local rooms = mod.rooms_of(account);
+	for _, r in ipairs(rooms) do
+		self.session.print(("%s as %s: %s, sessions: %s, occupants: %d, history: %d"):format(
+			r.room, r.nick, r.state, #r.sessions > 0 and table.concat(r.sessions, " ") or "none",
+			r.occupants or 0, r.history or 0));
+	end
+	return true, ("%d room(s)"):format(#rooms);
+end
+function shell_env.minimix:stats(host)
+	local mod = prosody.hosts[host] and prosody.hosts[host].modules.minimix;
+	if not mod then return false, "mod_minimix is not loaded on "..tostring(host); end
+	local s = mod.stats();
+	return true, ("accounts: %d, rooms: %d, joined sessions: %d, cached occupants: %d, history messages: %d"):format(
+		s.accounts, s.rooms, s.joined_sessions, s.cached_occupants, s.history_messages);
+end
+
+-- Statistics (shown by Prosody's metrics endpoint / mod_http_openmetrics).
+local measure_accounts = module:measure("accounts", "amount");
+local measure_rooms = module:measure("rooms", "amount");
+local measure_sessions = module:measure("joined_sessions", "amount");
+module:hook_global("stats-update", function ()
+	local s = handle:stats();
+	measure_accounts(s.accounts);
+	measure_rooms(s.rooms);
+	measure_sessions(s.joined_sessions);
+end);

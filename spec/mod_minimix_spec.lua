@@ -34,7 +34,31 @@ local function load_shim(opts)
 			users = function () return pairs(stored); end;
 		};
 	end
-	function fake:hook_global(name, fn, prio) self.global_hooks[name] = { fn = fn, prio = prio }; end
+	function fake:hook_global(name, fn, prio)
+		self.global_hooks[name] = self.global_hooks[name] or {};
+		table.insert(self.global_hooks[name], { fn = fn, prio = prio });
+	end
+	-- PEP with one service per user whose events are real util.events emitters.
+	fake.published = {};
+	fake.pep_services = {};
+	local pep = {};
+	function pep.get_pep_service(username)
+		local service = fake.pep_services[username];
+		if not service then
+			service = { events = require "util.events".new(), items = {} };
+			function service:publish(node, actor, id, item) table.insert(fake.published, { node = node, id = id, item = item }); return true; end
+			function service:get_items() return true, {}; end
+			fake.pep_services[username] = service;
+		end
+		return service;
+	end
+	function fake:depends(name) assert(name == "pep"); return pep; end
+	function fake:handle_items(kind, added, removed) self.item_handlers = { added = added, removed = removed }; end
+	function fake:hook_object_event(emitter, name, fn) emitter.add_handler(name, fn); end
+	function fake:unhook_object_event(emitter, name, fn) emitter.remove_handler(name, fn); end
+	function fake:shared() return {}; end
+	function fake:measure() return function () end; end
+
 
 	fake.get_option_number = fake.get_option;
 	fake.get_option_string = fake.get_option;
@@ -58,6 +82,13 @@ end
 local function fire(fake, name, event)
 	return fake.hooks[name].fn(event);
 end
+
+local function fire_global(fake, name, event)
+	for _, h in ipairs(fake.global_hooks[name] or {}) do h.fn(event); end
+end
+
+-- The shim lists a host's users at start; outside Prosody there are none.
+package.loaded["core.usermanager"] = { users = function () return function () end; end };
 
 describe("mod_minimix shim", function ()
 	it("refuses to load on a component", function ()
@@ -168,7 +199,7 @@ describe("mod_minimix shim persistence", function ()
 		local msg = st.message({ from = "room@muc.localhost/Bob", to = "alice@a.localhost", type = "groupchat" }):text_tag("body", "x");
 		assert.is_true(fire(fresh, "message/bare", { origin = {}, stanza = msg }));
 		assert.equal(0, #fresh.sent);
-		fresh.global_hooks["server-started"].fn();
+		fire_global(fresh, "server-started");
 		assert.equal(1, #fresh.sent);
 		local join = fresh.sent[1];
 		assert.equal("alice@a.localhost", join.attr.from);
@@ -180,11 +211,51 @@ describe("mod_minimix shim persistence", function ()
 		local store = {};
 		local fake = joined_shim(store);
 		local before = #fake.sent;
-		fake.global_hooks["user-deleted"].fn({ username = "alice", host = "b.localhost" });
+		fire_global(fake, "user-deleted", { username = "alice", host = "b.localhost" });
 		assert.is_table(store.alice, "another host's user is not this one");
-		fake.global_hooks["user-deleted"].fn({ username = "alice", host = "a.localhost" });
+		fire_global(fake, "user-deleted", { username = "alice", host = "a.localhost" });
 
 		assert.is_nil(store.alice);
 		assert.equal("unavailable", fake.sent[before + 1].attr.type);
+	end);
+end);
+
+describe("mod_minimix shim bookmarks", function ()
+	local NS_BOOKMARKS = "urn:xmpp:bookmarks:1";
+	local function conference(autojoin)
+		return st.stanza("conference", { xmlns = NS_BOOKMARKS, autojoin = autojoin }):text_tag("nick", "Alice"):up();
+	end
+
+	it("joins the account when an autojoin bookmark is published, and leaves when it is cleared", function ()
+		local fake = load_shim();
+		local pep_service = { events = require "util.events".new() };
+		fake.item_handlers.added({ item = { service = pep_service, jid = "alice@a.localhost" } });
+		local item = st.stanza("item", { id = "room@muc.localhost" }):add_child(conference("true"));
+		pep_service.events.fire_event("item-published/"..NS_BOOKMARKS, { node = NS_BOOKMARKS, id = "room@muc.localhost", item = item, service = pep_service });
+		assert.equal(1, #fake.sent);
+		assert.equal("alice@a.localhost", fake.sent[1].attr.from);
+		assert.equal("room@muc.localhost/Alice", fake.sent[1].attr.to);
+
+		-- The room confirms; then autojoin is cleared: the account leaves.
+		fire(fake, "presence/bare", { origin = {}, stanza = st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110" }):up():up() });
+		local off = st.stanza("item", { id = "room@muc.localhost" }):add_child(conference("false"));
+		pep_service.events.fire_event("item-published/"..NS_BOOKMARKS, { node = NS_BOOKMARKS, id = "room@muc.localhost", item = off, service = pep_service });
+		assert.equal("unavailable", fake.sent[#fake.sent].attr.type);
+	end);
+
+	it("clears autojoin in PEP when the account is kicked from a bookmarked room", function ()
+		local fake = load_shim();
+		local pep_service = { events = require "util.events".new() };
+		fake.item_handlers.added({ item = { service = pep_service, jid = "alice@a.localhost" } });
+		local item = st.stanza("item", { id = "room@muc.localhost" }):add_child(conference("true"));
+		pep_service.events.fire_event("item-published/"..NS_BOOKMARKS, { node = NS_BOOKMARKS, id = "room@muc.localhost", item = item, service = pep_service });
+		fire(fake, "presence/bare", { origin = {}, stanza = st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110" }):up():up() });
+		fire(fake, "presence/bare", { origin = {}, stanza = st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost", type = "unavailable" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("status", { code = "110" }):up():tag("status", { code = "307" }):up():up() });
+		assert.equal(1, #fake.published);
+		assert.equal("room@muc.localhost", fake.published[1].id);
+		assert.equal("false", fake.published[1].item:get_child("conference", NS_BOOKMARKS).attr.autojoin);
 	end);
 end);

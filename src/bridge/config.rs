@@ -58,6 +58,22 @@ pub fn config_from_lua(t: &Table) -> Result<Config, String> {
             Some(v)
         };
     }
+    if let Some(v) = opt::<bool>(t, "bookmark_sync")? {
+        c.bookmark_sync = v;
+    }
+    if let Some(v) = opt::<bool>(t, "bookmark_joins")? {
+        c.bookmark_joins = v;
+    }
+    if let Some(v) = opt::<usize>(t, "max_bookmarks")? {
+        c.max_bookmarks = v;
+    }
+    if let Some(v) = opt::<f64>(t, "ping_interval")? {
+        c.ping_interval_ms = if v.is_infinite() {
+            None
+        } else {
+            Some(seconds_to_ms("ping_interval", v)?)
+        };
+    }
     if let Some(v) = opt::<String>(t, "away_status")? {
         c.away_status = if v.is_empty() { None } else { Some(v) };
     }

@@ -187,6 +187,22 @@ impl MinimixHandle {
                         entry.raw_set(1, "persist")?;
                         entry.raw_set(2, account.as_str())?;
                     }
+                    Action::PublishBookmark {
+                        account,
+                        room,
+                        conference,
+                    } => match element_to_lua(lua, &conference) {
+                        Ok(t) => {
+                            entry.raw_set(1, "bookmark")?;
+                            entry.raw_set(2, account.as_str())?;
+                            entry.raw_set(3, t)?;
+                            entry.raw_set(4, room.as_str())?;
+                        }
+                        Err(e) => {
+                            log::warn!("minimix: cannot build a bookmark for {account}: {e}");
+                            continue;
+                        }
+                    },
                 }
                 list.raw_push(entry)?;
             }
@@ -337,6 +353,50 @@ impl UserData for MinimixHandle {
                 }
                 bridge_log::flush(lua);
                 Ok(restored.is_ok())
+            },
+        );
+        methods.add_method_mut(
+            "bookmark_published",
+            |lua, this, (account, room, conference, now): (String, String, Value, Value)| {
+                let now = if let Value::Number(n) = now { n } else { 0.0 };
+                Ok(this.simple(lua, |core| {
+                    let account: BareJid = account
+                        .parse()
+                        .map_err(|e| format!("account '{account}': {e}"))?;
+                    let room: BareJid = room
+                        .parse()
+                        .map_err(|e| format!("bookmarked room '{room}': {e}"))?;
+                    let Value::Table(conference) = conference else {
+                        return Err(format!("bookmark of {room} has no conference"));
+                    };
+                    let conference = element_from_lua(&conference).map_err(|e| e.to_string())?;
+                    Ok(Some(core.handle(
+                        millis(now),
+                        Input::BookmarkPublished {
+                            account,
+                            room,
+                            conference,
+                        },
+                    )))
+                }))
+            },
+        );
+        methods.add_method_mut(
+            "bookmark_retracted",
+            |lua, this, (account, room, now): (String, String, Value)| {
+                let now = if let Value::Number(n) = now { n } else { 0.0 };
+                Ok(this.simple(lua, |core| {
+                    let account: BareJid = account
+                        .parse()
+                        .map_err(|e| format!("account '{account}': {e}"))?;
+                    let room: BareJid = room
+                        .parse()
+                        .map_err(|e| format!("bookmarked room '{room}': {e}"))?;
+                    Ok(Some(core.handle(
+                        millis(now),
+                        Input::BookmarkRetracted { account, room },
+                    )))
+                }))
             },
         );
         methods.add_method_mut("resume", |lua, this, now: Value| {

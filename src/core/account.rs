@@ -62,6 +62,10 @@ pub struct Join {
     pub needs_resync: bool,
     /// When the last groupchat from the room arrived, to ask only for missed history.
     pub last_seen: Option<Millis>,
+    /// When the next XEP-0410 self-ping of the room is due.
+    pub next_ping: Option<Millis>,
+    /// The id of the self-ping in flight.
+    pub ping_id: Option<String>,
 }
 
 impl Join {
@@ -80,6 +84,8 @@ impl Join {
             durable: false,
             needs_resync: false,
             last_seen: None,
+            next_ping: None,
+            ping_id: None,
         }
     }
 
@@ -117,4 +123,13 @@ pub struct Account {
     pub rooms: BTreeMap<jid::BareJid, Join>,
     /// Rewritten iq id → who asked.
     pub pending_iqs: BTreeMap<String, PendingIq>,
+    /// The account's XEP-0402 bookmarks (`<conference/>` payloads) by room.
+    pub bookmarks: BTreeMap<jid::BareJid, Element>,
+}
+
+impl Account {
+    /// Nothing left worth keeping: the entry can go.
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty() && self.pending_iqs.is_empty() && self.bookmarks.is_empty()
+    }
 }

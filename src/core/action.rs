@@ -22,6 +22,12 @@ pub enum Action {
     Carbon { to: FullJid, stanza: Element },
     /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.
     Route { stanza: Element },
+    /// Publish this `<conference/>` as the account's bookmark of `room` (XEP-0402).
+    PublishBookmark {
+        account: BareJid,
+        room: BareJid,
+        conference: Element,
+    },
     /// The durable state of this account changed; the shim saves `persisted_state(account)`.
     Persist { account: BareJid },
 }

@@ -26,6 +26,14 @@ pub struct Config {
     pub away_show: Option<String>,
     /// `minimix_away_status`: the `<status/>` text with it.
     pub away_status: Option<String>,
+    /// `minimix_bookmark_sync`: clear a bookmark's autojoin when the account leaves for good.
+    pub bookmark_sync: bool,
+    /// `minimix_bookmark_joins`: bookmark (with autojoin) a room a session joins that is not bookmarked.
+    pub bookmark_joins: bool,
+    /// `minimix_max_bookmarks`: bookmarks remembered per account.
+    pub max_bookmarks: usize,
+    /// `minimix_ping_interval`: seconds between XEP-0410 self-pings of each room; `None`: never.
+    pub ping_interval_ms: Option<u64>,
 }
 
 impl Default for Config {
@@ -42,6 +50,10 @@ impl Default for Config {
             leave_after_ms: None,
             away_show: Some("xa".to_owned()),
             away_status: None,
+            bookmark_sync: true,
+            bookmark_joins: false,
+            max_bookmarks: 1000,
+            ping_interval_ms: Some(900_000),
         }
     }
 }

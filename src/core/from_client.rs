@@ -86,7 +86,7 @@ impl Minimix {
             None => {
                 if rooms_in_use >= config.max_rooms {
                     log::info!("{account} is in {rooms_in_use} rooms (minimix_max_rooms); refusing a join to {room}");
-                    if acct.rooms.is_empty() {
+                    if acct.is_empty() {
                         self.accounts.remove(&account);
                     }
                     let error = join_error(
@@ -124,6 +124,7 @@ impl Minimix {
                         session: &session,
                         requested_nick: &nick,
                         history: &history,
+                        payload: &payload,
                     };
                     let replay = replay::replay_for(
                         &room,

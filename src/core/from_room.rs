@@ -19,12 +19,12 @@ impl Minimix {
         account: BareJid,
         stanza: Element,
     ) -> Outcome {
-        let _ = now;
         let Some(from) = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok()) else {
             return Outcome::pass();
         };
         let room = from.to_bare();
         let max_occupants = self.config.max_occupants;
+        let next_ping = self.config.ping_interval_ms.map(|i| now + i);
         let Some(acct) = self.accounts.get_mut(&account) else {
             return Outcome::pass();
         };
@@ -33,6 +33,10 @@ impl Minimix {
         };
         let nick = from.resource().map(|r| r.as_str().to_owned());
         let mut out = Vec::new();
+        // Bookmark sync after the match: the account left for good / a join was confirmed.
+        let mut left_for_good = false;
+        let mut confirmed: Option<String> = None;
+        let mut ping_armed: Option<Millis> = None;
         match muc::stanza_type(&stanza) {
             Some("error") => {
                 if let Some((session, _)) = join
@@ -58,6 +62,12 @@ impl Minimix {
                                 account: account.clone(),
                             });
                         }
+                        // A room that refuses for good (gone, forbidden, members-only, …) should
+                        // not be rejoined by every device: that is what autojoin would do.
+                        left_for_good = stanza
+                            .get_child("error", muc::NS_CLIENT)
+                            .and_then(|e| e.attr("type"))
+                            .is_some_and(|t| t == "cancel" || t == "auth");
                         acct.rooms.remove(&room);
                     }
                 }
@@ -90,8 +100,15 @@ impl Minimix {
                         });
                     }
                     join.durable = true;
+                    if matches!(join.phase, Phase::Joining { .. }) && !join.members.is_empty() {
+                        confirmed = Some(nick.clone());
+                    }
                     join.nick = nick.clone();
                     join.phase = Phase::Joined;
+                    if join.next_ping.is_none() {
+                        join.next_ping = next_ping;
+                        ping_armed = next_ping;
+                    }
 
                     join.nick_change = None;
                     join.cache.self_presence = Some(stanza.clone());
@@ -144,13 +161,24 @@ impl Minimix {
                             account: account.clone(),
                         });
                     }
+                    left_for_good = true;
                     acct.rooms.remove(&room);
                 }
             }
             // Subscriptions and probes are not room traffic.
             _ => return Outcome::pass(),
         }
-        if acct.rooms.is_empty() && acct.pending_iqs.is_empty() {
+        if let Some(at) = ping_armed {
+            self.note_deadline(at);
+        }
+        if left_for_good {
+            out.extend(self.autojoin_cleared(&account, &room));
+        }
+
+        if let Some(nick) = confirmed {
+            out.extend(self.bookmark_for_join(&account, &room, &nick));
+        }
+        if self.accounts.get(&account).is_some_and(|a| a.is_empty()) {
             self.accounts.remove(&account);
         }
         Outcome::handled(out)
@@ -212,7 +240,7 @@ impl Minimix {
 
     pub(super) fn handle_room_iq(
         &mut self,
-        _now: Millis,
+        now: Millis,
         account: BareJid,
         stanza: Element,
     ) -> Outcome {
@@ -225,6 +253,9 @@ impl Minimix {
         let Some(acct) = self.accounts.get_mut(&account) else {
             return Outcome::pass();
         };
+        if let Some(outcome) = self_ping_answer(now, &account, acct, id, &stanza) {
+            return outcome;
+        }
         let from_peer = acct
             .pending_iqs
             .get(id)
@@ -302,4 +333,56 @@ fn with_delay(stanza: &Element, room: &BareJid, now: Millis) -> (Element, Millis
         &[("from", room.as_str()), ("stamp", &stamp)],
     ));
     (entry, now)
+}
+
+/// The room's answer to the account's own XEP-0410 self-ping, if this is one. A result, or an
+/// error other than `not-acceptable` (e.g. service-unavailable: pings unsupported), means the
+/// account is still in; `not-acceptable` means the room dropped it (say, its server
+/// restarted): the account rejoins quietly, the joined sessions see no leave.
+fn self_ping_answer(
+    now: Millis,
+    account: &BareJid,
+    acct: &mut super::Account,
+    id: &str,
+    stanza: &Element,
+) -> Option<Outcome> {
+    let from = stanza.attr("from")?.parse::<jid::FullJid>().ok()?;
+    let room = from.to_bare();
+    let join = acct.rooms.get_mut(&room)?;
+    if join.ping_id.as_deref() != Some(id) {
+        return None;
+    }
+    join.ping_id = None;
+    let dropped = muc::stanza_type(stanza) == Some("error")
+        && stanza
+            .get_child("error", muc::NS_CLIENT)
+            .is_some_and(|e| e.has_child("not-acceptable", muc::NS_STANZAS));
+    let mut out = Vec::new();
+    if dropped && join.phase == Phase::Joined {
+        log::info!("{account}: {room} no longer has the account; rejoining");
+        out.push(rejoin(now, account, &room, join, from.resource().as_str()));
+    }
+    Some(Outcome::handled(out))
+}
+
+/// A join from the account to a room it believes it is in, asking for the missed history.
+pub(super) fn rejoin(
+    now: Millis,
+    account: &BareJid,
+    room: &BareJid,
+    join: &mut super::Join,
+    nick: &str,
+) -> Action {
+    let mut stanza = join
+        .shown
+        .clone()
+        .unwrap_or_else(|| xml::element("presence", muc::NS_CLIENT, &[]));
+    if let Some(to) = super::occupant_jid(room, nick) {
+        xml::set_attr(&mut stanza, "to", to.as_str());
+    }
+    stanza.append_child(super::persist::resync_payload(join));
+    join.phase = Phase::Joining { since: now };
+    Action::Route {
+        stanza: super::as_account(&stanza, account),
+    }
 }

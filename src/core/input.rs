@@ -20,4 +20,12 @@ pub enum Input {
     RoomIq { account: BareJid, stanza: Element },
     /// A session is gone for good (`resource-unbind`; not hibernation, not shutdown).
     SessionClosed { session: FullJid },
+    /// A XEP-0402 bookmark was published, or found at start (`<conference/>` payload).
+    BookmarkPublished {
+        account: BareJid,
+        room: BareJid,
+        conference: Element,
+    },
+    /// A bookmark was retracted (or its node purged or deleted).
+    BookmarkRetracted { account: BareJid, room: BareJid },
 }

@@ -23,9 +23,11 @@
 
 pub mod account;
 pub mod action;
+mod bookmarks;
 pub mod config;
 mod from_client;
 mod from_room;
+
 pub mod persist;
 
 pub mod input;
@@ -105,6 +107,14 @@ impl Minimix {
             }
             Input::RoomIq { account, stanza } => self.handle_room_iq(now, account, stanza),
             Input::SessionClosed { session } => self.handle_session_closed(now, session),
+            Input::BookmarkPublished {
+                account,
+                room,
+                conference,
+            } => self.handle_bookmark_published(now, account, room, conference),
+            Input::BookmarkRetracted { account, room } => {
+                self.handle_bookmark_retracted(account, room)
+            }
         }
     }
 

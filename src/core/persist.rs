@@ -126,7 +126,7 @@ impl Minimix {
 
 /// `<x xmlns=muc>` with the stored password and `<history since=…/>` (or no history at all
 /// when the account never heard from the room).
-fn resync_payload(join: &Join) -> Element {
+pub(super) fn resync_payload(join: &Join) -> Element {
     let mut x = Element::bare("x", NS_MUC);
     let history = match join.last_seen {
         Some(seen) => xml::element(

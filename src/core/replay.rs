@@ -15,6 +15,8 @@ pub struct LateJoiner<'a> {
     pub session: &'a FullJid,
     pub requested_nick: &'a str,
     pub history: &'a HistoryRequest,
+    /// What the session itself told the room (show, status…): its own presence shows that.
+    pub payload: &'a Element,
 }
 
 /// Everything a late session gets, each stanza addressed to it.
@@ -30,17 +32,16 @@ pub fn replay_for(
         session,
         requested_nick,
         history,
+        payload,
     } = *joiner;
     let mut out = Vec::with_capacity(cache.occupants.len() + 2 + default_history);
     for presence in cache.occupants.values() {
         out.push(addressed(presence, session));
     }
     if let Some(own) = &cache.self_presence {
-        out.push(self_presence_for(
-            own,
-            session,
-            requested_nick != actual_nick,
-        ));
+        let mut own = self_presence_for(own, session, requested_nick != actual_nick);
+        with_own_availability(&mut own, payload);
+        out.push(own);
     }
     for entry in select_history(&cache.history, history, default_history, now) {
         out.push(addressed(&entry.stanza, session));
@@ -71,6 +72,28 @@ pub fn self_presence_for(own: &Element, session: &FullJid, nick_assigned: bool) 
         muc::add_status(&mut s, StatusCode::NickAssigned);
     }
     s
+}
+
+/// Replaces the availability in a self-presence (show, status, priority) with the session's
+/// own: a directly joined client sees the presence it sent reflected, not the account's
+/// earlier one (e.g. "away from all devices").
+fn with_own_availability(own: &mut Element, payload: &Element) {
+    for name in ["show", "status", "priority"] {
+        xml::remove_children(own, name, NS_CLIENT);
+    }
+    let mine: Vec<Element> = payload
+        .children()
+        .filter(|c| c.ns() == NS_CLIENT && matches!(c.name(), "show" | "status" | "priority"))
+        .cloned()
+        .collect();
+    // Keep them before the room's payloads, where a client's own presence has them.
+    let rest: Vec<minidom::Node> = own.take_nodes();
+    for c in mine {
+        own.append_child(c);
+    }
+    for n in rest {
+        own.append_node(n);
+    }
 }
 
 /// The subject message a room sends when none is set.

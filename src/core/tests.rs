@@ -554,7 +554,12 @@ fn account_never_leaves_by_default_when_sessions_go() {
     let mut w = World::new();
     w.join_local(PHONE, ROOM, "Alice", "Bob");
     w.closed(PHONE);
-    assert!(w.tick(10 * 24 * 3600 * 1000).routed().is_empty());
+    let routed = w.tick(10 * 24 * 3600 * 1000).routed();
+    assert!(
+        routed.iter().all(|s| s.name() != "presence"),
+        "no leave (only self-pings)"
+    );
+
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_some());
 }
 
@@ -798,4 +803,177 @@ fn groupchat_from_rooms_the_account_is_in_is_archived_and_nothing_else() {
         &from("room@muc.localhost/Bob"),
         Some("groupchat")
     ));
+}
+
+fn conference(autojoin: &str, nick: &str) -> minidom::Element {
+    el(&format!("<conference xmlns='urn:xmpp:bookmarks:1' autojoin='{autojoin}'><nick>{nick}</nick></conference>"))
+}
+
+fn bookmark(w: &mut World, autojoin: &str, nick: &str) -> Step {
+    let input = super::Input::BookmarkPublished {
+        account: bare(ALICE),
+        room: bare(ROOM),
+        conference: conference(autojoin, nick),
+    };
+    Step {
+        outcome: w.mm.handle(w.now, input),
+        input: None,
+    }
+}
+
+#[test]
+fn autojoin_bookmark_makes_the_account_join_with_no_session_online() {
+    let mut w = World::new();
+    let step = bookmark(&mut w, "true", "Alice");
+    let routed = step.routed();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].attr("from"), Some(ALICE));
+    assert_eq!(routed[0].attr("to"), Some("room@muc.localhost/Alice"));
+    assert!(routed[0].has_child("x", NS_MUC));
+    // The room's answer is claimed though no session joined; a session joining later gets the replay.
+    assert!(w
+        .room(ALICE, &self_presence(ROOM, "Alice", &[110]))
+        .handled());
+    assert!(w.room(ALICE, &groupchat("Bob", "hi")).handled());
+    let late = w.client(PHONE, &join_xml("Alice"));
+    assert!(late.to(PHONE).iter().any(|s| codes(s).contains(&110)));
+}
+
+#[test]
+fn clearing_autojoin_or_retracting_the_bookmark_makes_the_account_leave_and_sessions_hear_the_room()
+{
+    for retract in [false, true] {
+        let mut w = World::new();
+        bookmark(&mut w, "true", "Alice");
+        w.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+        w.client(PHONE, &join_xml("Alice"));
+        let step = if retract {
+            let input = super::Input::BookmarkRetracted {
+                account: bare(ALICE),
+                room: bare(ROOM),
+            };
+            Step {
+                outcome: w.mm.handle(w.now, input),
+                input: None,
+            }
+        } else {
+            bookmark(&mut w, "false", "Alice")
+        };
+        assert_eq!(step.routed()[0].attr("type"), Some("unavailable"));
+        let answer = w.room(ALICE, &format!("<presence type='unavailable' from='{ROOM}/Alice'><x xmlns='{NS_MUC_USER}'><status code='110'/></x></presence>"));
+        assert_eq!(
+            answer.to(PHONE).len(),
+            1,
+            "the joined session gets the room's unavailable"
+        );
+        assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
+    }
+}
+
+#[test]
+fn leaving_for_good_clears_the_bookmarks_autojoin() {
+    let mut w = World::new();
+    bookmark(&mut w, "true", "Alice");
+    w.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+    let kick = w.room(ALICE, &format!("<presence type='unavailable' from='{ROOM}/Alice'><x xmlns='{NS_MUC_USER}'><status code='110'/><status code='307'/></x></presence>"));
+    let published: Vec<_> = kick
+        .outcome
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            super::Action::PublishBookmark { conference, .. } => Some(conference.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(published.len(), 1);
+    assert_eq!(published[0].attr("autojoin"), Some("false"));
+    assert_eq!(
+        published[0]
+            .get_child("nick", "urn:xmpp:bookmarks:1")
+            .map(|n| n.text()),
+        Some("Alice".into()),
+        "the rest is kept"
+    );
+}
+
+#[test]
+fn a_joined_room_that_is_not_bookmarked_gets_a_bookmark_when_configured() {
+    let mut w = World::with_config(Config {
+        bookmark_joins: true,
+        ..Config::default()
+    });
+    let steps = w.join_local(PHONE, ROOM, "Alice", "Bob");
+    assert!(steps[2]
+        .outcome
+        .actions
+        .iter()
+        .any(|a| matches!(a, super::Action::PublishBookmark { .. })));
+    let mut off = World::new();
+    let steps = off.join_local(PHONE, ROOM, "Alice", "Bob");
+    assert!(
+        !steps[2]
+            .outcome
+            .actions
+            .iter()
+            .any(|a| matches!(a, super::Action::PublishBookmark { .. })),
+        "off by default"
+    );
+}
+
+#[test]
+fn the_account_self_pings_its_rooms_and_rejoins_one_that_dropped_it_without_sessions_seeing_a_leave(
+) {
+    let mut w = World::with_config(Config {
+        ping_interval_ms: Some(60_000),
+        ..Config::default()
+    });
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    let tick = w.tick(60_000);
+    let ping = &tick.routed()[0];
+    assert!(ping.has_child("ping", "urn:xmpp:ping"));
+    assert_eq!(ping.attr("from"), Some(ALICE));
+    let id = ping.attr("id").unwrap().to_owned();
+    let dropped = w.room(ALICE, &format!("<iq type='error' id='{id}' from='{ROOM}/Alice'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
+    assert!(dropped.handled());
+    assert!(dropped.recipients().is_empty(), "sessions see no leave");
+    let rejoin = &dropped.routed()[0];
+    assert!(rejoin.has_child("x", NS_MUC), "a join from the account");
+    assert_eq!(
+        w.mm.sessions_in(&bare(ALICE), &bare(ROOM)),
+        vec![full(PHONE)]
+    );
+    // The room lets it back in; it is joined again and sessions keep getting traffic.
+    w.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+    assert_eq!(w.room(ALICE, &groupchat("Bob", "back")).to(PHONE).len(), 1);
+}
+
+#[test]
+fn late_sessions_own_presence_shows_what_it_sent_not_the_accounts_away_presence() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.closed(PHONE);
+    // The room reflects the account's "away from all devices" presence.
+    w.room(ALICE, &format!(
+        "<presence from='{ROOM}/Alice'><show>xa</show><x xmlns='{NS_MUC_USER}'><item affiliation='owner' role='moderator'/><status code='110'/></x></presence>"
+    ));
+    let late = w.client(
+        LAPTOP,
+        &format!(
+            "<presence to='{ROOM}/Alice'><status>here</status><x xmlns='{NS_MUC}'/></presence>"
+        ),
+    );
+    let own = late
+        .to(LAPTOP)
+        .into_iter()
+        .find(|s| codes(s).contains(&110))
+        .unwrap();
+    assert!(
+        own.get_child("show", super::muc::NS_CLIENT).is_none(),
+        "available, as the session said"
+    );
+    assert_eq!(
+        own.get_child("status", super::muc::NS_CLIENT)
+            .map(|s| s.text()),
+        Some("here".into())
+    );
 }

@@ -20,8 +20,33 @@ impl Minimix {
         let mut next: Option<Millis> = None;
         let mut note = |t: Millis| next = Some(next.map_or(t, |n: Millis| n.min(t)));
         let (join_timeout, leave_after) = (self.config.join_timeout_ms, self.config.leave_after_ms);
+        let ping_interval = self.config.ping_interval_ms;
+        let mut seq = self.seq;
         for (account, acct) in self.accounts.iter_mut() {
             acct.rooms.retain(|room, join| {
+                if join.phase == Phase::Joined {
+                    // XEP-0410 liveness: is the account still in the room?
+                    if join.next_ping.is_some_and(|at| at <= now) {
+                        seq += 1;
+                        let id = format!("minimix-ping-{seq:x}");
+                        if let Some(to) = occupant_jid(room, &join.nick) {
+                            let mut ping = xml::element(
+                                "iq",
+                                NS_CLIENT,
+                                &[("type", "get"), ("id", &id), ("to", to.as_str())],
+                            );
+                            ping.append_child(Element::bare("ping", muc::NS_PING));
+                            out.push(Action::Route {
+                                stanza: as_account(&ping, account),
+                            });
+                            join.ping_id = Some(id);
+                        }
+                        join.next_ping = ping_interval.map(|i| now + i);
+                    }
+                    if let Some(at) = join.next_ping {
+                        note(at);
+                    }
+                }
                 match join.phase {
                     Phase::Joining { since } if since + join_timeout <= now => {
                         log::info!("{account}: join of {room} timed out");
@@ -116,9 +141,10 @@ impl Minimix {
                 });
             }
         }
-        self.accounts
-            .retain(|_, a| !a.rooms.is_empty() || !a.pending_iqs.is_empty());
+        self.accounts.retain(|_, a| !a.is_empty());
         self.next_deadline = next;
+        self.seq = seq;
+
         Outcome::handled(out)
     }
 }
