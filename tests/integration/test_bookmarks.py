@@ -4,6 +4,7 @@ leaving for good clears autojoin (bookmark sync), and admins can list an account
 
 from __future__ import annotations
 
+import time
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -109,3 +110,36 @@ def test_admins_can_list_an_accounts_rooms_and_sessions_from_the_shell(bm_server
     stats = bm_server.shell("minimix:stats('a.localhost')")
     assert "rooms:" in stats, stats
     phone.close()
+
+
+def test_autojoin_bookmarks_are_joined_at_server_start(module_dir, room):
+    """With only the bookmark to go by (the module's own store removed while the server was
+    down), the account is back in the room after a start, tracked by the module, with no
+    client online."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, bookmarks=True)
+    try:
+        for user, host in USERS.items():
+            srv.register(user, host, PASSWORD)
+        srv.start()
+        phone = client(srv, "alice", "phone")
+        publish_bookmark(phone, room, "Alice", autojoin=True)
+        phone.close()
+        srv.stop()
+        stores = list(srv.data_dir.glob("a%2elocalhost/minimix/*"))
+        assert stores, "the module stored the account's rooms"
+        for f in stores:
+            f.unlink()
+
+        srv.start()
+
+        out = ""
+        for _ in range(20):
+            out = srv.shell(f"minimix:rooms('{ALICE}')")
+            if room in out and "joined" in out:
+                break
+            time.sleep(0.25)
+        assert room in out and "joined" in out, out
+        assert srv.occupant_real_jids(room, "Alice") == [ALICE]
+        assert srv.log_errors() == []
+    finally:
+        srv.cleanup()
