@@ -49,6 +49,8 @@ local function read_options()
 		max_rooms = module:get_option_number("minimix_max_rooms", 256);
 		max_occupants = module:get_option_number("minimix_max_occupants", 2000);
 		max_pending_iqs = module:get_option_number("minimix_max_pending_iqs", 256);
+		max_joins_per_minute = module:get_option_number("minimix_max_joins_per_minute", 60);
+
 		iq_timeout = module:get_option_number("minimix_iq_timeout", 120);
 		join_timeout = module:get_option_number("minimix_join_timeout", 60);
 		leave_after = leave_after;

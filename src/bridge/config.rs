@@ -35,6 +35,9 @@ pub fn config_from_lua(t: &Table) -> Result<Config, String> {
     if let Some(v) = opt::<usize>(t, "max_occupants")? {
         c.max_occupants = v;
     }
+    if let Some(v) = opt::<usize>(t, "max_joins_per_minute")? {
+        c.max_joins_per_minute = v;
+    }
     if let Some(v) = opt::<usize>(t, "max_pending_iqs")? {
         c.max_pending_iqs = v;
     }

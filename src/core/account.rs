@@ -125,11 +125,16 @@ pub struct Account {
     pub pending_iqs: BTreeMap<String, PendingIq>,
     /// The account's XEP-0402 bookmarks (`<conference/>` payloads) by room.
     pub bookmarks: BTreeMap<jid::BareJid, Element>,
+    /// When its sessions' recent join requests came (the last minute's, bounded by the limit).
+    pub recent_joins: VecDeque<Millis>,
 }
 
 impl Account {
     /// Nothing left worth keeping: the entry can go.
     pub fn is_empty(&self) -> bool {
-        self.rooms.is_empty() && self.pending_iqs.is_empty() && self.bookmarks.is_empty()
+        self.rooms.is_empty()
+            && self.pending_iqs.is_empty()
+            && self.bookmarks.is_empty()
+            && self.recent_joins.is_empty()
     }
 }

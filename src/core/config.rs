@@ -14,6 +14,8 @@ pub struct Config {
     pub max_rooms: usize,
     /// `minimix_max_occupants`: occupant presences cached per room.
     pub max_occupants: usize,
+    /// `minimix_max_joins_per_minute`: join requests one account's sessions may send a minute.
+    pub max_joins_per_minute: usize,
     /// `minimix_max_pending_iqs`: iq id mappings kept per account.
     pub max_pending_iqs: usize,
     /// `minimix_iq_timeout`: seconds an iq id mapping lives.
@@ -45,6 +47,7 @@ impl Default for Config {
             max_rooms: 256,
             max_occupants: 2000,
             max_pending_iqs: 256,
+            max_joins_per_minute: 60,
             iq_timeout_ms: 120_000,
             join_timeout_ms: 60_000,
             leave_after_ms: None,
@@ -89,6 +92,8 @@ impl Config {
         positive("minimix_max_rooms", self.max_rooms)?;
         positive("minimix_max_occupants", self.max_occupants)?;
         positive("minimix_max_pending_iqs", self.max_pending_iqs)?;
+        positive("minimix_max_joins_per_minute", self.max_joins_per_minute)?;
+
         if self.history_length > self.history_max_messages {
             return Err(ConfigError {
                 option: "minimix_history_length",

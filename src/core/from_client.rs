@@ -81,6 +81,39 @@ impl Minimix {
         let config = &self.config;
         let rooms_in_use = self.accounts.get(&account).map_or(0, |a| a.rooms.len());
         let acct = self.accounts.entry(account.clone()).or_default();
+        // Join flood guard: a sliding minute of join requests per account.
+        while acct
+            .recent_joins
+            .front()
+            .is_some_and(|t| *t + 60_000 <= now)
+        {
+            acct.recent_joins.pop_front();
+        }
+        if acct.recent_joins.len() >= config.max_joins_per_minute {
+            log::info!(
+                "{account} sent more than {} joins in a minute (minimix_max_joins_per_minute); refusing {room}",
+                config.max_joins_per_minute
+            );
+            if acct.is_empty() {
+                self.accounts.remove(&account);
+            }
+            let error = join_error(
+                &to,
+                &session,
+                "wait",
+                "policy-violation",
+                "Too many joins; try again later",
+            );
+            return Outcome::handled(vec![Action::Deliver {
+                to: session,
+                stanza: error,
+            }]);
+        }
+        acct.recent_joins.push_back(now);
+        self.note_deadline(now + 60_000);
+        let acct = self.accounts.entry(account.clone()).or_default();
+        let config = &self.config;
+
         let mut out = Vec::new();
         match acct.rooms.get_mut(&room) {
             None => {

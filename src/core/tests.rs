@@ -237,7 +237,12 @@ fn last_session_leaving_makes_the_account_leave_and_it_gets_the_rooms_answer() {
     );
     assert_eq!(answer.to(PHONE).len(), 1);
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
-    assert!(w.mm.accounts().next().is_none(), "no state left behind");
+    assert!(w.mm.rooms_of(&bare(ALICE)).is_empty());
+    w.tick(60_000);
+    assert!(
+        w.mm.accounts().next().is_none(),
+        "no state left behind once the join-rate window passed"
+    );
 }
 
 #[test]
@@ -975,5 +980,42 @@ fn late_sessions_own_presence_shows_what_it_sent_not_the_accounts_away_presence(
         own.get_child("status", super::muc::NS_CLIENT)
             .map(|s| s.text()),
         Some("here".into())
+    );
+}
+
+#[test]
+fn joins_beyond_the_per_minute_limit_get_policy_violation_and_change_nothing() {
+    let mut w = World::with_config(Config {
+        max_joins_per_minute: 3,
+        ..Config::default()
+    });
+    for i in 0..3 {
+        let step = w.client(
+            PHONE,
+            &format!("<presence to='r{i}@muc.localhost/Alice'><x xmlns='{NS_MUC}'/></presence>"),
+        );
+        assert_eq!(step.routed().len(), 1);
+    }
+    let step = w.client(
+        PHONE,
+        &format!("<presence to='r9@muc.localhost/Alice'><x xmlns='{NS_MUC}'/></presence>"),
+    );
+    assert!(step.routed().is_empty());
+    let err = &step.to(PHONE)[0];
+    assert!(err
+        .get_child("error", super::muc::NS_CLIENT)
+        .unwrap()
+        .has_child("policy-violation", super::muc::NS_STANZAS));
+    assert_eq!(w.mm.rooms_of(&bare(ALICE)).len(), 3, "nothing else changes");
+    w.now += 60_000;
+    assert_eq!(
+        w.client(
+            PHONE,
+            &format!("<presence to='r9@muc.localhost/Alice'><x xmlns='{NS_MUC}'/></presence>")
+        )
+        .routed()
+        .len(),
+        1,
+        "a minute later it works"
     );
 }

@@ -113,7 +113,18 @@ impl Minimix {
                 }
                 true
             });
+            while acct
+                .recent_joins
+                .front()
+                .is_some_and(|t| *t + 60_000 <= now)
+            {
+                acct.recent_joins.pop_front();
+            }
+            if let Some(t) = acct.recent_joins.front() {
+                note(t + 60_000);
+            }
             let mut expired = Vec::new();
+
             acct.pending_iqs.retain(|_, p| {
                 if p.expires <= now {
                     expired.push(p.clone());
