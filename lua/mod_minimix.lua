@@ -46,6 +46,7 @@ local function read_options()
 		history_length = module:get_option_number("minimix_history_length", 20);
 		history_max_messages = module:get_option_number("minimix_history_max_messages", 100);
 		history_max_bytes = module:get_option_number("minimix_history_max_bytes", 256 * 1024);
+		history_from_archive = module:get_option_boolean("minimix_history_from_archive", true);
 		max_rooms = module:get_option_number("minimix_max_rooms", 256);
 		max_occupants = module:get_option_number("minimix_max_occupants", 2000);
 		max_pending_iqs = module:get_option_number("minimix_max_pending_iqs", 256);
@@ -114,6 +115,25 @@ local function publish_bookmark(account, room, conference)
 	end
 end
 
+-- Older history for a late session, from the account's own archive (mod_mam's store).
+local archive_store_name = module:get_option_string("archive_store", "archive");
+local archive;
+local apply;
+local function fetch_history(session_jid, room, before, since, limit)
+	local results = {};
+	if prosody.hosts[module.host].modules.mam then
+		archive = archive or module:open_store(archive_store_name, "archive");
+		local username = jid_split(session_jid);
+		-- A few more than asked: the core drops those the buffer replays too.
+		local data = archive:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
+		for id, item, when in data or function () end do
+			results[#results + 1] = { id, item, when };
+		end
+	end
+	local ok, _, actions = pcall(handle.archived_history, handle, session_jid, room, limit, results);
+	if ok and actions then apply(actions); end
+end
+
 local function persist(account)
 
 	local username, host = jid_split(account);
@@ -126,7 +146,8 @@ local function persist(account)
 end
 
 -- Applies the core's actions. `input` is the stanza of the event, for "forward".
-local function apply(actions, input)
+function apply(actions, input)
+
 	for i = 1, #actions do
 		local action = actions[i];
 		local kind, to = action[1], action[2];
@@ -136,6 +157,8 @@ local function apply(actions, input)
 			persist(to);
 		elseif kind == "bookmark" then
 			publish_bookmark(to, action[4], action[3]);
+		elseif kind == "fetch_history" then
+			fetch_history(to, action[4], action[5], action[6], action[7]);
 		else
 
 			local session = full_sessions[to];

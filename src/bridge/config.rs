@@ -26,6 +26,9 @@ pub fn config_from_lua(t: &Table) -> Result<Config, String> {
     if let Some(v) = opt::<usize>(t, "history_max_messages")? {
         c.history_max_messages = v;
     }
+    if let Some(v) = opt::<bool>(t, "history_from_archive")? {
+        c.history_from_archive = v;
+    }
     if let Some(v) = opt::<usize>(t, "history_max_bytes")? {
         c.history_max_bytes = v;
     }

@@ -187,6 +187,20 @@ impl MinimixHandle {
                         entry.raw_set(1, "persist")?;
                         entry.raw_set(2, account.as_str())?;
                     }
+                    Action::FetchHistory {
+                        to,
+                        room,
+                        before,
+                        since,
+                        limit,
+                    } => {
+                        entry.raw_set(1, "fetch_history")?;
+                        entry.raw_set(2, to.as_str())?;
+                        entry.raw_set(4, room.as_str())?;
+                        entry.raw_set(5, before.map(|ms| (ms / 1000) as f64))?;
+                        entry.raw_set(6, since.map(|ms| (ms / 1000) as f64))?;
+                        entry.raw_set(7, limit)?;
+                    }
                     Action::PublishBookmark {
                         account,
                         room,
@@ -396,6 +410,38 @@ impl UserData for MinimixHandle {
                         millis(now),
                         Input::BookmarkRetracted { account, room },
                     )))
+                }))
+            },
+        );
+        methods.add_method_mut(
+            "archived_history",
+            |lua, this, (session, room, limit, results): (String, String, usize, Value)| {
+                Ok(this.simple(lua, |core| {
+                    let session: FullJid = session
+                        .parse()
+                        .map_err(|e| format!("session '{session}': {e}"))?;
+                    let room: BareJid = room.parse().map_err(|e| format!("room '{room}': {e}"))?;
+                    let mut found = Vec::new();
+                    if let Value::Table(results) = results {
+                        for entry in results.sequence_values::<Table>().flatten() {
+                            let (Ok(id), Ok(stanza), Ok(when)) = (
+                                entry.raw_get::<String>(1),
+                                entry.raw_get::<Table>(2),
+                                entry.raw_get::<f64>(3),
+                            ) else {
+                                continue;
+                            };
+                            match element_from_lua(&stanza) {
+                                Ok(stanza) => found.push(crate::core::archive::ArchivedMessage {
+                                    id,
+                                    stanza,
+                                    when: millis(when),
+                                }),
+                                Err(e) => log::debug!("minimix: skipping an archived message: {e}"),
+                            }
+                        }
+                    }
+                    Ok(Some(core.archived_history(&session, &room, limit, found)))
                 }))
             },
         );

@@ -3,6 +3,8 @@
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
+use super::time::Millis;
+
 /// Whether the hook consumed the stanza (`return true`) or lets Prosody go on (`return nil`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -22,6 +24,17 @@ pub enum Action {
     Carbon { to: FullJid, stanza: Element },
     /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.
     Route { stanza: Element },
+    /// Ask the account's archive (mod_mam) for up to `limit` groupchat messages from `room`
+    /// sent before `before` (and not before `since`), and hand them, newest first, to
+    /// `Minimix::archived_history` for session `to`; its deliveries go right here, between
+    /// the replayed presences and the buffered history.
+    FetchHistory {
+        to: FullJid,
+        room: BareJid,
+        before: Option<Millis>,
+        since: Option<Millis>,
+        limit: usize,
+    },
     /// Publish this `<conference/>` as the account's bookmark of `room` (XEP-0402).
     PublishBookmark {
         account: BareJid,

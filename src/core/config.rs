@@ -8,6 +8,8 @@ pub struct Config {
     pub history_length: usize,
     /// `minimix_history_max_messages`: messages kept per room for late sessions.
     pub history_max_messages: usize,
+    /// `minimix_history_from_archive`: older history for late sessions comes from the archive.
+    pub history_from_archive: bool,
     /// `minimix_history_max_bytes`: serialized bytes kept per room for late sessions.
     pub history_max_bytes: usize,
     /// `minimix_max_rooms`: rooms one account may be in.
@@ -44,6 +46,7 @@ impl Default for Config {
             history_length: 20,
             history_max_messages: 100,
             history_max_bytes: 256 * 1024,
+            history_from_archive: true,
             max_rooms: 256,
             max_occupants: 2000,
             max_pending_iqs: 256,

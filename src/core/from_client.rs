@@ -159,18 +159,19 @@ impl Minimix {
                         history: &history,
                         payload: &payload,
                     };
-                    let replay = replay::replay_for(
+                    let limits = replay::HistoryLimits {
+                        default: config.history_length,
+                        max: config.history_max_messages,
+                        from_archive: config.history_from_archive,
+                    };
+                    out.extend(replay::replay_for(
                         &room,
                         &join.cache,
                         &join.nick,
                         &joiner,
-                        config.history_length,
+                        limits,
                         now,
-                    );
-                    out.extend(replay.into_iter().map(|s| Action::Deliver {
-                        to: session.clone(),
-                        stanza: s,
-                    }));
+                    ));
                     update_shown(&account, &room, join, config, &mut out);
                 }
                 Phase::Joining { .. } => {

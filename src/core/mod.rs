@@ -23,6 +23,8 @@
 
 pub mod account;
 pub mod action;
+pub mod archive;
+
 mod bookmarks;
 pub mod config;
 mod from_client;
@@ -39,6 +41,8 @@ pub mod time;
 mod timeouts;
 pub mod xml;
 
+#[cfg(test)]
+mod proptests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]

@@ -9,6 +9,7 @@ use super::muc::{self, HistoryRequest, StatusCode, NS_CLIENT};
 use super::room::{HistoryEntry, RoomCache};
 use super::time::Millis;
 use super::xml;
+use super::Action;
 
 /// Who is joining late, and what it asked for.
 pub struct LateJoiner<'a> {
@@ -19,37 +20,63 @@ pub struct LateJoiner<'a> {
     pub payload: &'a Element,
 }
 
-/// Everything a late session gets, each stanza addressed to it.
+/// How much history a replay may give.
+#[derive(Debug, Clone, Copy)]
+pub struct HistoryLimits {
+    /// Messages given when the session does not say (`minimix_history_length`).
+    pub default: usize,
+    /// The most ever given (`minimix_history_max_messages`).
+    pub max: usize,
+    /// Whether older history may come from the account's archive.
+    pub from_archive: bool,
+}
+
+/// Everything a late session gets, in order, each stanza addressed to it. When the request
+/// reaches further back than the buffer, a `FetchHistory` stands where the older part goes.
 pub fn replay_for(
     room: &BareJid,
     cache: &RoomCache,
     actual_nick: &str,
     joiner: &LateJoiner,
-    default_history: usize,
+    limits: HistoryLimits,
     now: Millis,
-) -> Vec<Element> {
+) -> Vec<Action> {
     let LateJoiner {
         session,
         requested_nick,
         history,
         payload,
     } = *joiner;
-    let mut out = Vec::with_capacity(cache.occupants.len() + 2 + default_history);
+    let deliver = |stanza: Element| Action::Deliver {
+        to: session.clone(),
+        stanza,
+    };
+    let mut out = Vec::with_capacity(cache.occupants.len() + 3 + limits.default);
     for presence in cache.occupants.values() {
-        out.push(addressed(presence, session));
+        out.push(deliver(addressed(presence, session)));
     }
     if let Some(own) = &cache.self_presence {
         let mut own = self_presence_for(own, session, requested_nick != actual_nick);
         with_own_availability(&mut own, payload);
-        out.push(own);
+        out.push(deliver(own));
     }
-    for entry in select_history(&cache.history, history, default_history, now) {
-        out.push(addressed(&entry.stanza, session));
+    let selection = select_history(&cache.history, history, limits.default, limits.max, now);
+    if selection.missing > 0 && limits.from_archive {
+        out.push(Action::FetchHistory {
+            to: session.clone(),
+            room: room.clone(),
+            before: cache.history.get(selection.start).map(|e| e.received),
+            since: selection.oldest_allowed,
+            limit: selection.missing,
+        });
     }
-    out.push(match &cache.subject {
+    for entry in cache.history.iter().skip(selection.start) {
+        out.push(deliver(addressed(&entry.stanza, session)));
+    }
+    out.push(deliver(match &cache.subject {
         Some(subject) => addressed(subject, session),
         None => empty_subject(room, session),
-    });
+    }));
     out
 }
 
@@ -111,18 +138,32 @@ fn empty_subject(room: &BareJid, to: &FullJid) -> Element {
     m
 }
 
-/// The newest entries that satisfy every limit of the request, oldest first
-/// (the same rules as Prosody's history.lib: count, characters, age and `since`).
-pub fn select_history<'a>(
-    history: &'a std::collections::VecDeque<HistoryEntry>,
+/// Which buffered entries a history request selects, and how many more it wants from
+/// the archive (older than the buffer holds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Selection {
+    /// Index of the oldest selected entry; entries from here on are replayed.
+    pub start: usize,
+    /// Messages still wanted, older than the buffer's oldest (0 when the buffer satisfied
+    /// the request or a time/size limit cut it).
+    pub missing: usize,
+    /// The lower time bound the request set (`seconds`, `since`), if any.
+    pub oldest_allowed: Option<Millis>,
+}
+
+/// The newest entries that satisfy every limit of the request, oldest first (the same rules
+/// as Prosody's history.lib: count, characters, age and `since`), capped at `max_messages`.
+pub fn select_history(
+    history: &std::collections::VecDeque<HistoryEntry>,
     request: &HistoryRequest,
     default_history: usize,
+    max_messages: usize,
     now: Millis,
-) -> impl Iterator<Item = &'a HistoryEntry> {
-    let max_stanzas = request
+) -> Selection {
+    let wanted = request
         .max_stanzas
         .unwrap_or(default_history)
-        .min(history.len());
+        .min(max_messages);
     let oldest_allowed = request
         .seconds
         .map(|s| now.saturating_sub(s.saturating_mul(1000)))
@@ -131,20 +172,33 @@ pub fn select_history<'a>(
         .max();
     let mut chars = 0usize;
     let mut count = 0usize;
+    let mut cut = false;
     for entry in history.iter().rev() {
-        if count >= max_stanzas {
+        if count >= wanted {
             break;
         }
         if oldest_allowed.is_some_and(|t| entry.received < t) {
+            cut = true;
             break;
         }
         if let Some(max_chars) = request.max_chars {
             if chars + entry.bytes > max_chars {
+                cut = true;
                 break;
             }
             chars += entry.bytes;
         }
         count += 1;
     }
-    history.iter().skip(history.len() - count)
+    // Size limits (maxchars) are only applied to the buffer; the archive is asked by count.
+    let missing = if cut || request.max_chars.is_some() {
+        0
+    } else {
+        wanted - count
+    };
+    Selection {
+        start: history.len() - count,
+        missing,
+        oldest_allowed,
+    }
 }

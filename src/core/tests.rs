@@ -1019,3 +1019,108 @@ fn joins_beyond_the_per_minute_limit_get_policy_violation_and_change_nothing() {
         "a minute later it works"
     );
 }
+
+#[test]
+fn late_session_asking_for_more_history_than_the_buffer_holds_gets_the_rest_from_the_archive() {
+    let mut w = World::with_config(Config {
+        history_max_messages: 5,
+        history_length: 5,
+        ..Config::default()
+    });
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    for i in 0..2 {
+        let mut m = el(&groupchat("Bob", &format!("buffered{i}")));
+        m.append_child(el(&format!(
+            "<stanza-id xmlns='urn:xmpp:sid:0' by='{ALICE}' id='arch-b{i}'/>"
+        )));
+        w.room(ALICE, &String::from(&m));
+    }
+    let step = w.client(LAPTOP, &format!("<presence to='{ROOM}/Alice'><x xmlns='{NS_MUC}'><history maxstanzas='4'/></x></presence>"));
+    let fetch = step.outcome.actions.iter().find_map(|a| match a {
+        super::Action::FetchHistory {
+            to, limit, before, ..
+        } => Some((to.clone(), *limit, *before)),
+        _ => None,
+    });
+    let (to, limit, before) = fetch.expect("asks the archive for the older part");
+    assert_eq!((to, limit), (full(LAPTOP), 2));
+    assert!(before.is_some());
+    // The archive answers newest first, including a message the buffer also has.
+    let archived = |id: &str, body: &str| super::archive::ArchivedMessage {
+        id: id.into(),
+        stanza: el(&groupchat("Bob", body)),
+        when: 1_000,
+    };
+    let out = w.mm.archived_history(
+        &full(LAPTOP),
+        &bare(ROOM),
+        2,
+        vec![
+            archived("arch-b0", "buffered0"),
+            archived("a2", "old2"),
+            archived("a1", "old1"),
+        ],
+    );
+    let bodies: Vec<String> = out
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            super::Action::Deliver { stanza, .. } => stanza
+                .get_child("body", super::muc::NS_CLIENT)
+                .map(|b| b.text()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        bodies,
+        vec!["old1", "old2"],
+        "oldest first, without what the buffer replays"
+    );
+    // The order of the replay: presences, self, [archive], buffer, subject.
+    let kinds: Vec<&str> = step
+        .outcome
+        .actions
+        .iter()
+        .map(|a| match a {
+            super::Action::FetchHistory { .. } => "fetch",
+            super::Action::Deliver { stanza, .. } if stanza.name() == "presence" => "presence",
+            super::Action::Deliver { stanza, .. }
+                if stanza.has_child("subject", super::muc::NS_CLIENT) =>
+            {
+                "subject"
+            }
+            super::Action::Deliver { .. } => "history",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec!["presence", "presence", "fetch", "history", "history", "subject"]
+    );
+}
+
+#[test]
+fn no_archive_query_when_the_buffer_satisfies_the_request_or_a_time_limit_cuts_it() {
+    let mut w = World::new();
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    w.room(ALICE, &groupchat("Bob", "one"));
+    let zero = w.client(LAPTOP, &format!("<presence to='{ROOM}/Alice'><x xmlns='{NS_MUC}'><history maxstanzas='1'/></x></presence>"));
+    assert!(!zero
+        .outcome
+        .actions
+        .iter()
+        .any(|a| matches!(a, super::Action::FetchHistory { .. })));
+    // The buffer holds a message older than the window: everything wanted is in the buffer.
+    w.now += 10_000;
+    let recent = w.client(
+        DESK,
+        &format!(
+            "<presence to='{ROOM}/Alice'><x xmlns='{NS_MUC}'><history seconds='5'/></x></presence>"
+        ),
+    );
+    assert!(!recent
+        .outcome
+        .actions
+        .iter()
+        .any(|a| matches!(a, super::Action::FetchHistory { .. })));
+}

@@ -98,3 +98,32 @@ def test_messages_sent_while_no_session_is_online_are_in_the_archive_afterwards(
     assert mam_server.occupant_real_jids(room, "Alice") == [ALICE]
     for c in (carol, back):
         c.close()
+
+
+def test_after_a_restart_a_late_session_gets_history_older_than_the_buffer_from_the_archive(module_dir, room):
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True)
+    try:
+        for user, host in USERS.items():
+            srv.register(user, host, PASSWORD)
+        srv.start()
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        phone = client(srv, "alice", "phone")
+        phone.join(room, "Alice")
+        for i in range(3):
+            carol.send(groupchat(room, f"before restart {i}"))
+            phone.expect(lambda e, i=i: is_groupchat(e, room, f"before restart {i}"), what=f"message {i}")
+        phone.close()
+        carol.close()
+
+        srv.restart()
+
+        laptop = client(srv, "alice", "laptop")
+        seq = laptop.join(room, "Alice", history={"maxstanzas": "3"})
+        bodies = [body(m) for m in seq.history]
+        assert bodies == ["before restart 0", "before restart 1", "before restart 2"], seq
+        assert all(own_stanza_id(m) for m in seq.history), "archived history carries the archive's ids"
+        assert srv.log_errors() == []
+        laptop.close()
+    finally:
+        srv.cleanup()

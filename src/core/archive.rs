@@ -1,0 +1,95 @@
+//! History older than the local buffer, from the account's own archive (mod_mam): the
+//! module archives each groupchat message once, so a late session asking for more history
+//! than the buffer holds gets the rest from there, oldest first, before the buffered part.
+
+use std::collections::BTreeSet;
+
+use jid::{BareJid, FullJid};
+use minidom::Element;
+
+use super::muc::{NS_CLIENT, NS_DELAY};
+use super::time::{self, Millis};
+use super::xml;
+use super::{Action, Minimix, Outcome};
+
+/// XEP-0359: unique and stable stanza ids (the archive's id of a message).
+pub const NS_SID: &str = "urn:xmpp:sid:0";
+
+/// One message as the archive returned it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ArchivedMessage {
+    pub id: String,
+    pub stanza: Element,
+    pub when: Millis,
+}
+
+/// The account archive's id of a message (its `<stanza-id by=account/>`).
+pub fn archive_id<'a>(stanza: &'a Element, account: &BareJid) -> Option<&'a str> {
+    stanza
+        .children()
+        .filter(|c| c.is("stanza-id", NS_SID) && c.attr("by") == Some(account.as_str()))
+        .find_map(|c| c.attr("id"))
+}
+
+impl Minimix {
+    /// Delivers archived messages (given newest first, as the archive query returns them) to
+    /// a late session: at most `limit`, none that the buffer will replay too, oldest first,
+    /// each with its `<delay/>` and the archive's `<stanza-id/>`.
+    pub fn archived_history(
+        &self,
+        session: &FullJid,
+        room: &BareJid,
+        limit: usize,
+        newest_first: Vec<ArchivedMessage>,
+    ) -> Outcome {
+        let account = session.to_bare();
+        let Some(join) = self.join(&account, room) else {
+            return Outcome::handled(Vec::new());
+        };
+        if !join.members.contains_key(session) {
+            return Outcome::handled(Vec::new());
+        }
+        let buffered: BTreeSet<&str> = join
+            .cache
+            .history
+            .iter()
+            .filter_map(|e| archive_id(&e.stanza, &account))
+            .collect();
+        let mut picked: Vec<ArchivedMessage> = newest_first
+            .into_iter()
+            .filter(|m| !buffered.contains(m.id.as_str()))
+            .filter(|m| {
+                m.stanza.attr("type") == Some("groupchat") && m.stanza.has_child("body", NS_CLIENT)
+            })
+            .take(limit.min(self.config.history_max_messages))
+            .collect();
+        picked.reverse();
+        let out = picked
+            .into_iter()
+            .map(|m| {
+                let mut s = m.stanza;
+                xml::set_attr(&mut s, "to", session.as_str());
+                if !s.has_child("delay", NS_DELAY) {
+                    let stamp = time::format_datetime(m.when);
+                    s.append_child(xml::element(
+                        "delay",
+                        NS_DELAY,
+                        &[("from", room.as_str()), ("stamp", &stamp)],
+                    ));
+                }
+                if archive_id(&s, &account).is_none() {
+                    s.append_child(xml::element(
+                        "stanza-id",
+                        NS_SID,
+                        &[("by", account.as_str()), ("id", &m.id)],
+                    ));
+                }
+                Action::Deliver {
+                    to: session.clone(),
+                    stanza: s,
+                }
+            })
+            .collect();
+        Outcome::handled(out)
+    }
+}
