@@ -24,6 +24,8 @@ impl Minimix {
         };
         let room = from.to_bare();
         let max_occupants = self.config.max_occupants;
+        let config = &self.config;
+
         let next_ping = self.config.ping_interval_ms.map(|i| now + i);
         let Some(acct) = self.accounts.get_mut(&account) else {
             return Outcome::pass();
@@ -127,6 +129,8 @@ impl Minimix {
                         // The session now knows the account's nick; later updates are plain.
                         member.requested_nick = nick.clone();
                     }
+                    // Sessions may have changed their presence while the join was in flight.
+                    super::from_client::update_shown(&account, &room, join, config, &mut out);
                 } else if muc::has_status(&stanza, StatusCode::NickChanged) {
                     // The account's nick is changing; the new self-presence follows. Every joined
                     // session sees this 303, so the new nick is what each of them expects.
