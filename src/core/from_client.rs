@@ -81,7 +81,9 @@ impl Minimix {
         let config = &self.config;
         let rooms_in_use = self.accounts.get(&account).map_or(0, |a| a.rooms.len());
         let acct = self.accounts.entry(account.clone()).or_default();
-        // Join flood guard: a sliding minute of join requests per account.
+        // Join flood guard: a sliding minute of joins that cost a room something (the account
+        // joining a room it is not in); attaching a session to a joined room is local and free.
+        let joins_room = !acct.rooms.contains_key(&room);
         while acct
             .recent_joins
             .front()
@@ -89,7 +91,7 @@ impl Minimix {
         {
             acct.recent_joins.pop_front();
         }
-        if acct.recent_joins.len() >= config.max_joins_per_minute {
+        if joins_room && acct.recent_joins.len() >= config.max_joins_per_minute {
             log::info!(
                 "{account} sent more than {} joins in a minute (minimix_max_joins_per_minute); refusing {room}",
                 config.max_joins_per_minute
@@ -109,8 +111,10 @@ impl Minimix {
                 stanza: error,
             }]);
         }
-        acct.recent_joins.push_back(now);
-        self.note_deadline(now + 60_000);
+        if joins_room {
+            acct.recent_joins.push_back(now);
+            self.note_deadline(now + 60_000);
+        }
         let acct = self.accounts.entry(account.clone()).or_default();
         let config = &self.config;
 

@@ -1124,3 +1124,19 @@ fn no_archive_query_when_the_buffer_satisfies_the_request_or_a_time_limit_cuts_i
         .iter()
         .any(|a| matches!(a, super::Action::FetchHistory { .. })));
 }
+
+#[test]
+fn attaching_sessions_to_a_joined_room_does_not_count_against_the_join_rate() {
+    let mut w = World::with_config(Config {
+        max_joins_per_minute: 1,
+        ..Config::default()
+    });
+    w.join_local(PHONE, ROOM, "Alice", "Bob");
+    for session in [LAPTOP, DESK] {
+        let step = w.client(session, &join_xml("Alice"));
+        assert!(
+            step.to(session).iter().any(|s| codes(s).contains(&110)),
+            "{session} attached"
+        );
+    }
+}
