@@ -23,7 +23,7 @@ LIB := target/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
-.PHONY: all build install test test-rust test-lua integration-test demo lint bench clean
+.PHONY: all build install test test-rust test-lua integration-test integration-test-13 demo lint bench clean
 
 all: build
 
@@ -52,6 +52,17 @@ test-lua: build
 integration-test: build
 	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
 	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) \
+		$(PYTHON) -m pytest -q tests/integration
+
+# The same suite against Prosody 13 (Debian bookworm-backports), unpacked next to the
+# system's 0.12 by tests/prosody13.sh (needs root for apt; idempotent).
+PROSODY13_DIR := $(BUILD)/prosody13
+
+integration-test-13: build
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
+	sh tests/prosody13.sh $(PROSODY13_DIR) >/dev/null
+	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(CURDIR)/$(PROSODY13_DIR)/bin/prosody \
+		PROSODYCTL=$(CURDIR)/$(PROSODY13_DIR)/bin/prosodyctl \
 		$(PYTHON) -m pytest -q tests/integration
 
 # A real Prosody on loopback with the module, a MUC and two demo accounts.

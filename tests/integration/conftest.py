@@ -8,6 +8,11 @@
 * ``connect`` / ``plain_connect``: client factories bound to those servers;
   every client is closed at teardown.
 * ``room``: a unique room JID per test.
+* ``prosody_version_info``: the version under test as a tuple, e.g. ``(0, 12, 3)`` or
+  ``(13, 0, 1)`` (from ``$PROSODYCTL``), for the rare assertion that differs.
+
+The run's header names the Prosody under test (``PROSODY``/``PROSODYCTL``:
+0.12 by default, 13 via ``tests/prosody13.sh``'s wrappers).
 
 On failure, the part of each running server's log written during the test is
 attached to the report (section "prosody log").
@@ -22,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from prosody_server import MUC_HOST, ProsodyError, ProsodyServer
+from prosody_server import MUC_HOST, ProsodyError, ProsodyServer, prosody_version, version_tuple
 from xmpp_client import Client
 
 PASSWORD = "pw"
@@ -42,6 +47,28 @@ def jid_of(user: str) -> str:
 
 
 # ---------------------------------------------------------------------- failure reporting
+
+
+def _prosody_banner() -> str:
+    prosody = os.environ.get("PROSODY", "prosody")
+    prosodyctl = os.environ.get("PROSODYCTL", "prosodyctl")
+    try:
+        version = prosody_version(prosodyctl)
+    except ProsodyError as e:
+        version = f"unknown ({str(e).splitlines()[0]})"
+    return f"prosody: {version} (PROSODY={prosody}, PROSODYCTL={prosodyctl})"
+
+
+def pytest_report_header(config):
+    """Say which Prosody the run is against (CI runs the suite on 0.12 and on 13)."""
+    return _prosody_banner()
+
+
+def pytest_sessionstart(session):
+    """Under -q (make integration-test) pytest prints no header: say it anyway."""
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    if tr is not None and session.config.getoption("verbose") < 0:
+        tr.write_line(_prosody_banner())
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -102,6 +129,14 @@ def module_dir() -> str:
     if not Path(d, "mod_minimix", "mod_minimix.lua").is_file():
         pytest.fail(f"MINIMIX_MODULE_DIR={d} does not contain mod_minimix/mod_minimix.lua", pytrace=False)
     return d
+
+
+@pytest.fixture(scope="session")
+def prosody_version_info() -> tuple[int, ...]:
+    try:
+        return version_tuple(prosody_version())
+    except ProsodyError as e:
+        pytest.fail(str(e), pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -17,6 +17,27 @@ Environment:
 * ``MINIMIX_MODULE_DIR``: directory containing ``mod_minimix/mod_minimix.lua``
   (put into ``plugin_paths``). Required only with ``with_module=True``.
 * ``PROSODY`` / ``PROSODYCTL``: binaries (default ``prosody`` / ``prosodyctl``).
+  Prosody 0.12 (Debian bookworm) and 13 (bookworm-backports, unpacked by
+  ``tests/prosody13.sh``) are both supported; :func:`prosody_version` tells
+  which one ``PROSODYCTL`` is, and the running server must agree.
+
+Where 13 differs from 0.12 (notes §10-§11), per item:
+
+* ``run_as_root``: 0.12's mod_posix and 13's startup both refuse root without
+  it; prosodyctl too. Set on both.
+* mod_posix: autoloaded by 0.12 only (pidfile, foreground by default); 13 does
+  pidfile and run_as_root in startup and is foreground unless ``-D``. The rig
+  never lists ``posix``; ``-F`` is accepted by both; ``pidfile`` works on both.
+* File log format and level column, ``prosodyctl shell`` output (``Result: x``,
+  ``OK: n``, exit status = number of errors), SIGTERM shutdown: the same.
+* Lua module names: 13 is ``prosody.core.*``/``prosody.util.*`` (the old names
+  still resolve); :meth:`ProsodyServer.lua_module` picks the native one.
+* MUC: 13 adds ``restrict_pm`` (``muc_room_default_allow_pm``); the rig pins it
+  to ``visitor`` (anyone may PM, plain XEP-0045 and 0.12 behaviour). 13's
+  ``restrict_room_creation`` is an enum; ``false`` means the same on both.
+  13 also loads room vCards (``muc_vcard``): a room with an avatar would send
+  a vcard-temp:x:update presence from the bare room JID on join; rooms in these
+  tests have none, and that default is left as 13 ships it.
 """
 
 from __future__ import annotations
@@ -41,10 +62,14 @@ BASE_MODULES = ("roster", "saslauth", "disco", "ping", "carbons", "smacks", "pep
 # PMs for absent users instead of bouncing them, hiding module bugs.
 DEFAULT_DISABLED = ("s2s", "s2s_auth_certs", "offline")
 
-# File log lines look like "Nov 22 03:57:00 source        level\tmessage".
+# File log lines look like "Nov 22 03:57:00 source        level\tmessage" (0.12 and 13 alike).
 _LOG_LEVEL_RE = re.compile(r"\s(debug|info|warn|error)\t")
 # Logged at error level on every start without certificates; not our problem.
 _HARMLESS_ERRORS = ("Error indexing certificate directory",)
+
+_VERSION_RE = re.compile(r"^Prosody (\S+)", re.M)
+#: prosodyctl path -> version string, e.g. "0.12.3" or "13.0.1".
+_VERSIONS: dict[str, str] = {}
 
 
 def lua_str(value: str) -> str:
@@ -66,6 +91,43 @@ def free_port() -> int:
 
 class ProsodyError(RuntimeError):
     pass
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"13.0.1"`` -> ``(13, 0, 1)``; ``"0.12.3"`` -> ``(0, 12, 3)`` (stops at the first non-number)."""
+    parts = []
+    for part in version.split("."):
+        m = re.match(r"\d+", part)
+        if not m:
+            break
+        parts.append(int(m.group()))
+    return tuple(parts)
+
+
+def prosody_version(prosodyctl: str | None = None) -> str:
+    """The version of ``prosodyctl`` (default ``$PROSODYCTL`` or ``prosodyctl``), e.g.
+    ``"13.0.1"``, from ``prosodyctl about`` on a throwaway config (13 refuses to run
+    without one). Cached per binary."""
+    prosodyctl = prosodyctl or os.environ.get("PROSODYCTL", "prosodyctl")
+    key = shutil.which(prosodyctl) or prosodyctl
+    if key in _VERSIONS:
+        return _VERSIONS[key]
+    with tempfile.TemporaryDirectory(prefix="minimix-version-") as tmp:
+        cfg = Path(tmp, "probe.cfg.lua")
+        cfg.write_text(
+            "run_as_root = true\n"
+            f"data_path = {lua_str(tmp)}\ncertificates = {lua_str(tmp)}\n"
+            'log = { { levels = { min = "error" }, to = "console" } }\n'
+        )
+        try:
+            res = subprocess.run([prosodyctl, "--config", str(cfg), "about"], capture_output=True, text=True, timeout=30)
+        except OSError as e:
+            raise ProsodyError(f"cannot run {prosodyctl!r}: {e}") from e
+    m = _VERSION_RE.search(res.stdout)
+    if res.returncode != 0 or not m:
+        raise ProsodyError(f"{prosodyctl} about did not tell its version ({res.returncode}):\n{res.stdout}\n{res.stderr}")
+    _VERSIONS[key] = m.group(1)
+    return m.group(1)
 
 
 class ProsodyServer:
@@ -122,6 +184,9 @@ class ProsodyServer:
         self.disabled_modules = tuple(disabled_modules)
         self.prosody = prosody or os.environ.get("PROSODY", "prosody")
         self.prosodyctl = prosodyctl or os.environ.get("PROSODYCTL", "prosodyctl")
+        #: e.g. "0.12.3" or "13.0.1"; ``version_info`` is (0, 12, 3) / (13, 0, 1).
+        self.version = prosody_version(self.prosodyctl)
+        self.version_info = version_tuple(self.version)
 
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="minimix-it-"))
         self.data_dir = self.dir / "data"
@@ -134,6 +199,16 @@ class ProsodyServer:
         self.c2s_port = free_port()
         self.proc: subprocess.Popen | None = None
         self.write_config()
+
+    @property
+    def is_13(self) -> bool:
+        """Prosody 13 or later (module names ``prosody.*``, startup-handled root checks, restrict_pm...)."""
+        return self.version_info >= (13,)
+
+    def lua_module(self, name: str) -> str:
+        """The native ``require`` name of a Prosody module: ``core.modulemanager`` on 0.12,
+        ``prosody.core.modulemanager`` on 13 (where the short name is only an alias)."""
+        return f"prosody.{name}" if self.is_13 else name
 
     # ------------------------------------------------------------------ config
 
@@ -149,6 +224,8 @@ class ProsodyServer:
         d = self.dir
         lines = [
             "-- Generated by tests/integration/prosody_server.py; loopback only, insecure on purpose.",
+            f"-- For Prosody {self.version} ({self.prosody}).",
+            # 0.12: checked by mod_posix (autoloaded); 13: by startup. Both exit as root without it.
             "run_as_root = true",
             f"data_path = {lua_str(str(self.data_dir))}",
             f"pidfile = {lua_str(str(self.data_dir / 'prosody.pid'))}",
@@ -178,6 +255,13 @@ class ProsodyServer:
             "}",
             f"modules_enabled = {lua_list(self.modules_enabled())}",
             f"modules_disabled = {lua_list(self.disabled_modules)}",
+        ]
+        if self.with_module:
+            # The suite's shared server sees the same accounts join far more than 60 rooms a
+            # minute (faster still on 13); lift the production limit. Set before the extras,
+            # so a test of the limit overrides it in global_extra or host_extra.
+            lines.append("minimix_max_joins_per_minute = 1000000")
+        lines += [
             self.global_extra,
             "",
         ]
@@ -193,6 +277,10 @@ class ProsodyServer:
             "  muc_room_locking = false",
             "  restrict_room_creation = false",
         ]
+        if self.is_13:
+            # 13's restrict_pm: anyone may send PMs, as in XEP-0045 and in 0.12 (13's own
+            # default too, pinned so that the tests do not depend on it).
+            lines.append('  muc_room_default_allow_pm = "visitor"')
         if self.mam:
             lines.append('  modules_enabled = { "muc_mam" }')
         if self.muc_extra:
@@ -225,7 +313,9 @@ class ProsodyServer:
         return self.proc is not None and self.proc.poll() is None
 
     def start(self, timeout: float = 20) -> None:
-        """Start ``prosody -F`` and wait until it really serves XMPP on c2s."""
+        """Start ``prosody -F`` and wait until it really serves XMPP on c2s.
+
+        ``-F`` (foreground) matters on 0.12 only; 13 stays in the foreground unless ``-D``."""
         if self.is_running:
             raise ProsodyError("already running")
         self.write_config()
@@ -249,11 +339,27 @@ class ProsodyServer:
                     f"--- log tail ---\n{self.log_tail(40)}"
                 )
             if self._serves_xmpp():
+                self._check_version()
                 return
             if time.monotonic() > deadline:
                 self.stop()
                 raise ProsodyError(f"prosody did not serve c2s within {timeout}s\n{self.log_tail(40)}")
             time.sleep(0.05)
+
+    def _check_version(self) -> None:
+        """The running server must be the version prosodyctl reported (PROSODY and
+        PROSODYCTL from different installations would test the wrong thing)."""
+        try:
+            running = self.lua("prosody.version")
+        except ProsodyError:
+            self.stop()
+            raise
+        if running != self.version:
+            self.stop()
+            raise ProsodyError(
+                f"{self.prosody} runs Prosody {running!r} but {self.prosodyctl} is {self.version!r}: "
+                "set PROSODY and PROSODYCTL to the same installation"
+            )
 
     def _serves_xmpp(self) -> bool:
         """True once the event loop answers a stream header with features.
@@ -337,7 +443,8 @@ class ProsodyServer:
         return out[len("Result: "):] if out.startswith("Result: ") else out
 
     def module_loaded(self, host: str, name: str = "minimix") -> bool:
-        return self.lua(f'require"core.modulemanager".is_loaded({lua_str(host)}, {lua_str(name)}) and "yes" or "no"') == "yes"
+        mm = lua_str(self.lua_module("core.modulemanager"))
+        return self.lua(f'require({mm}).is_loaded({lua_str(host)}, {lua_str(name)}) and "yes" or "no"') == "yes"
 
     def occupant_real_jids(self, room_jid: str, nick: str) -> list[str] | None:
         """The real JIDs (MUC "sessions") behind ``room_jid/nick``, straight
