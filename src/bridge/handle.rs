@@ -20,7 +20,7 @@ use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
 use super::config::config_from_lua;
 use super::log_sink as bridge_log;
-use super::stanza::{attr_of, element_from_lua, element_to_lua};
+use super::stanza::{attr_of, element_from_lua, element_from_lua_lossy, element_to_lua};
 use crate::core::{Action, Input, Minimix, Outcome, Phase, Verdict};
 
 pub struct MinimixHandle {
@@ -105,7 +105,7 @@ impl MinimixHandle {
                     // Broadcast presence is not room traffic.
                     return Ok(None);
                 }
-                let stanza = element_from_lua(stanza).map_err(|e| e.to_string())?;
+                let stanza = convert_or_prune(stanza)?;
                 match kind {
                     Kind::ClientPresence => Input::ClientPresence { session, stanza },
                     Kind::ClientMessage => Input::ClientMessage { session, stanza },
@@ -126,7 +126,7 @@ impl MinimixHandle {
                 if !self.core.tracks(&account, &from.to_bare()) {
                     return Ok(None);
                 }
-                let stanza = element_from_lua(stanza).map_err(|e| e.to_string())?;
+                let stanza = convert_or_prune(stanza)?;
                 match kind {
                     Kind::RoomPresence => Input::RoomPresence { account, stanza },
                     Kind::RoomMessage => Input::RoomMessage { account, stanza },
@@ -541,4 +541,21 @@ fn restore_account(
     }
     core.restore_account(now, account, restored);
     Ok(())
+}
+
+/// Converts a stanza the core must see; what cannot be converted strictly is pruned (with a
+/// log line) rather than let through unhandled, which could get the account kicked (room
+/// traffic) or make a session itself an occupant (a join).
+fn convert_or_prune(stanza: &Table) -> Result<minidom::Element, String> {
+    match element_from_lua(stanza) {
+        Ok(el) => Ok(el),
+        Err(strict) => {
+            let el = element_from_lua_lossy(stanza).map_err(|e| e.to_string())?;
+            log::info!(
+                "minimix: pruned what could not be converted from a <{}/>: {strict}",
+                el.name()
+            );
+            Ok(el)
+        }
+    }
 }

@@ -210,10 +210,24 @@ pub fn element_from_lua_in(table: &Table, inherited_ns: &str) -> Result<Element,
     if !is_element_namespace(inherited_ns) {
         return Err(StanzaError::BadAttr("xmlns".to_owned()));
     }
-    from_lua_inner(table, inherited_ns, 1)
+    from_lua_inner(table, inherited_ns, 1, false)
 }
 
-fn from_lua_inner(table: &Table, inherited_ns: &str, depth: usize) -> Result<Element, StanzaError> {
+/// Like [`element_from_lua`], but leaves out what it cannot convert (children nested too
+/// deeply, invalid text or attributes, odd children) instead of failing, and says whether it
+/// did. For stanzas that must not be dropped: an unclaimed groupchat from a room the account
+/// is in bounces and gets the account kicked, and a join that passes through unconverted
+/// would make the session itself an occupant. Only the top-level name and `attr` must be valid.
+pub fn element_from_lua_lossy(table: &Table) -> Result<Element, StanzaError> {
+    from_lua_inner(table, NS_CLIENT, 1, true)
+}
+
+fn from_lua_inner(
+    table: &Table,
+    inherited_ns: &str,
+    depth: usize,
+    lossy: bool,
+) -> Result<Element, StanzaError> {
     if depth > MAX_DEPTH {
         return Err(StanzaError::TooDeep);
     }
@@ -238,6 +252,7 @@ fn from_lua_inner(table: &Table, inherited_ns: &str, depth: usize) -> Result<Ele
     let walked = attr.for_each(|k: Value, v: Value| {
         match convert_attr(&k, &v, &mut attrs, &mut xmlns) {
             Ok(()) => Ok(()),
+            Err(_) if lossy && depth > 1 => Ok(()),
             Err(e) => {
                 failure = Some(e);
                 // Only stops the traversal; replaced by `failure` below.
@@ -259,19 +274,24 @@ fn from_lua_inner(table: &Table, inherited_ns: &str, depth: usize) -> Result<Ele
     for i in 1..=len {
         match table.raw_get::<Value>(i)? {
             Value::String(s) => {
-                let text = s.to_str().map_err(|_| StanzaError::BadText)?;
-                if !is_xml_text(&text) {
-                    return Err(StanzaError::BadText);
-                }
+                let text = match s.to_str() {
+                    Ok(t) if is_xml_text(&t) => t,
+                    _ if lossy => continue,
+                    _ => return Err(StanzaError::BadText),
+                };
                 if !text.is_empty() {
                     // Merges adjacent runs, like Prosody's parser.
                     el.append_text(&*text);
                 }
             }
-            Value::Table(child) => {
-                let child = from_lua_inner(&child, ns, depth + 1)?;
-                el.append_child(child);
-            }
+            Value::Table(child) => match from_lua_inner(&child, ns, depth + 1, lossy) {
+                Ok(child) => {
+                    el.append_child(child);
+                }
+                Err(_) if lossy => continue,
+                Err(e) => return Err(e),
+            },
+            _ if lossy => continue,
             _ => {
                 return Err(StanzaError::NotAStanza(
                     "child is neither an element table nor a string",
