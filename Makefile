@@ -23,7 +23,7 @@ LIB := target/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
-.PHONY: all build install test test-rust test-lua integration-test integration-test-13 demo lint bench clean
+.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench clean
 
 all: build
 
@@ -64,6 +64,13 @@ integration-test-13: build
 	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(CURDIR)/$(PROSODY13_DIR)/bin/prosody \
 		PROSODYCTL=$(CURDIR)/$(PROSODY13_DIR)/bin/prosodyctl \
 		$(PYTHON) -m pytest -q tests/integration
+
+# Opt-in soak (not part of `make test`): a real Prosody on loopback, about SOAK_SECONDS + 20 s.
+SOAK_SECONDS ?= 60
+soak: build
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
+	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) \
+		$(PYTHON) tests/soak/soak.py --seconds $(SOAK_SECONDS)
 
 # A real Prosody on loopback with the module, a MUC and two demo accounts.
 demo:

@@ -153,6 +153,12 @@ function apply(actions, input)
 		local kind, to = action[1], action[2];
 		if kind == "route" then
 			module:send(action[3]);
+		elseif kind == "route_input" then
+			local copy = st.clone(input);
+			copy.attr.from = to;
+			if action[3] then copy.attr.id = action[3]; end
+			module:send(copy);
+
 		elseif kind == "persist" then
 			persist(to);
 		elseif kind == "bookmark" then

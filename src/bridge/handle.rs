@@ -169,6 +169,11 @@ impl MinimixHandle {
                             continue;
                         }
                     },
+                    Action::RouteInput { from, id } => {
+                        entry.raw_set(1, "route_input")?;
+                        entry.raw_set(2, from.as_str())?;
+                        entry.raw_set(3, id)?;
+                    }
                     Action::Forward { to } => {
                         entry.raw_set(1, "forward")?;
                         entry.raw_set(2, to.as_str())?;

@@ -20,6 +20,9 @@ pub enum Action {
     /// Send the stanza that came with the input, unchanged but re-addressed to `to`.
     /// Cheaper than `Deliver`: no re-encoding, and unknown payloads stay byte-for-byte.
     Forward { to: FullJid },
+    /// Route the stanza that came with the input, unchanged but for `from` (the account) and,
+    /// when given, the `id` the core assigned: cheaper than `Route`, and payloads pass as sent.
+    RouteInput { from: BareJid, id: Option<String> },
     /// Send this XEP-0280 carbon to session `to`, but only if that session enabled carbons.
     Carbon { to: FullJid, stanza: Element },
     /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.

@@ -97,15 +97,6 @@ impl Config {
         positive("minimix_max_pending_iqs", self.max_pending_iqs)?;
         positive("minimix_max_joins_per_minute", self.max_joins_per_minute)?;
 
-        if self.history_length > self.history_max_messages {
-            return Err(ConfigError {
-                option: "minimix_history_length",
-                reason: format!(
-                    "{} is more than minimix_history_max_messages ({})",
-                    self.history_length, self.history_max_messages
-                ),
-            });
-        }
         if let Some(show) = &self.away_show {
             if !matches!(show.as_str(), "away" | "xa" | "dnd" | "chat") {
                 return Err(ConfigError {

@@ -326,12 +326,12 @@ impl Minimix {
         if !join.members.contains_key(&session) {
             return Outcome::pass();
         }
-        let id = match stanza.attr("id") {
-            Some(id) => id.to_owned(),
+        let (id, id_added) = match stanza.attr("id") {
+            Some(id) => (id.to_owned(), false),
             None => {
                 let id = format!("minimix-{seq}");
                 xml::set_attr(&mut stanza, "id", id.clone());
-                id
+                (id, true)
             }
         };
         join.remember_sent(&id, &session);
@@ -346,8 +346,11 @@ impl Minimix {
                 });
             }
         }
-        out.push(Action::Route {
-            stanza: as_account(&stanza, &account),
+        // The session's own stanza goes on, only re-sent from the account: nothing of its
+        // payload is re-encoded (or lost).
+        out.push(Action::RouteInput {
+            from: account,
+            id: id_added.then_some(id),
         });
         Outcome::handled(out)
     }

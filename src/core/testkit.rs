@@ -95,6 +95,17 @@ impl Step {
             .iter()
             .filter_map(|a| match a {
                 Action::Route { stanza } => Some(stanza.clone()),
+                Action::RouteInput { from, id } => {
+                    let mut s = self
+                        .input
+                        .clone()
+                        .expect("RouteInput needs an input stanza");
+                    super::xml::set_attr(&mut s, "from", from.as_str());
+                    if let Some(id) = id {
+                        super::xml::set_attr(&mut s, "id", id.as_str());
+                    }
+                    Some(s)
+                }
                 _ => None,
             })
             .collect()
