@@ -23,7 +23,7 @@ LIB := target/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
-.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench clean
+.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench bench-micro bench-e2e bench-profile clean
 
 all: build
 
@@ -75,6 +75,36 @@ soak: build
 # A real Prosody on loopback with the module, a MUC and two demo accounts.
 demo:
 	sh tests/demo.sh
+
+BENCH_OUT := $(BUILD)/bench
+BENCH_MODULE_DIR := $(CURDIR)/$(BUILD)/bench-plugins
+BENCH_SIZES ?= small,medium
+BENCH_ROUNDS ?= 3
+
+# Everything, then bench/RESULTS.md (the generated part) from the outputs in $(BENCH_OUT).
+bench: bench-micro bench-e2e
+	$(PYTHON) bench/report.py --command "make bench"
+
+# criterion (--quick) on the core, then the bridge measured from inside Lua.
+bench-micro: build
+	mkdir -p $(BENCH_OUT)
+	$(CARGO) bench --no-default-features --bench core -- --quick > $(BENCH_OUT)/core-bench.txt
+	cat $(BENCH_OUT)/core-bench.txt
+	$(LUA) bench/lua/bridge_bench.lua --lib $(BUILD)/minimix.so --json $(BENCH_OUT)/bridge.json
+
+# Two real Prosody servers (module / plain), paired rounds; see bench/e2e.py --help.
+bench-e2e: build
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(BENCH_MODULE_DIR)
+	mkdir -p $(BENCH_OUT)
+	PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) $(PYTHON) bench/e2e.py --module-dir $(BENCH_MODULE_DIR) \
+		--sizes $(BENCH_SIZES) --rounds $(BENCH_ROUNDS) --out-dir $(BENCH_OUT) --json $(BENCH_OUT)/e2e.json
+
+# Diagnostics: one medium round with perf profiles and per-event CPU (not part of `bench`).
+bench-profile: build
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(BENCH_MODULE_DIR)
+	mkdir -p $(BENCH_OUT)
+	PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) $(PYTHON) bench/e2e.py --module-dir $(BENCH_MODULE_DIR) \
+		--sizes medium --rounds 1 --perf --event-times --out-dir $(BENCH_OUT) --json $(BENCH_OUT)/e2e-profile.json
 
 lint:
 	$(CARGO) fmt --all -- --check

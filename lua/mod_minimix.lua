@@ -146,8 +146,10 @@ local function persist(account)
 end
 
 -- Applies the core's actions. `input` is the stanza of the event, for "forward".
+-- Forwarding re-addresses the one input stanza per session, as Prosody's MUC does for its
+-- occupants (whatever keeps a stanza, like smacks' queue, keeps a clone), and restores it.
 function apply(actions, input)
-
+	local input_to = input and input.attr.to;
 	for i = 1, #actions do
 		local action = actions[i];
 		local kind, to = action[1], action[2];
@@ -155,10 +157,10 @@ function apply(actions, input)
 			module:send(action[3]);
 		elseif kind == "route_input" then
 			local copy = st.clone(input);
+			copy.attr.to = input_to;
 			copy.attr.from = to;
 			if action[3] then copy.attr.id = action[3]; end
 			module:send(copy);
-
 		elseif kind == "persist" then
 			persist(to);
 		elseif kind == "bookmark" then
@@ -166,19 +168,18 @@ function apply(actions, input)
 		elseif kind == "fetch_history" then
 			fetch_history(to, action[4], action[5], action[6], action[7]);
 		else
-
 			local session = full_sessions[to];
 			if not session then
 				module:log("debug", "session %s is gone; not delivering", to);
 			elseif kind == "deliver" or (kind == "carbon" and session.want_carbons) then
 				session.send(action[3]);
 			elseif kind == "forward" then
-				local copy = st.clone(input);
-				copy.attr.to = to;
-				session.send(copy);
+				input.attr.to = to;
+				session.send(input);
 			end
 		end
 	end
+	if input then input.attr.to = input_to; end
 end
 
 -- One timer, armed at the core's next deadline.

@@ -75,7 +75,8 @@ end
 -- A c2s session that records what it is sent.
 local function session(full_jid)
 	local s = { type = "c2s", full_jid = full_jid, received = {} };
-	s.send = function (stanza) table.insert(s.received, stanza); return true; end
+	-- What a session keeps is a copy (serialized, or smacks' queued clone), as in Prosody.
+	s.send = function (stanza) table.insert(s.received, st.clone(stanza)); return true; end
 	return s;
 end
 
