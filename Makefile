@@ -23,7 +23,7 @@ LIB := target/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
-.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench bench-micro bench-e2e bench-profile clean
+.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench bench-micro bench-e2e bench-profile fuzz clean
 
 all: build
 
@@ -82,6 +82,16 @@ BENCH_SIZES ?= small,medium
 BENCH_ROUNDS ?= 3
 
 # Everything, then bench/RESULTS.md (the generated part) from the outputs in $(BENCH_OUT).
+FUZZ_TARGETS := core_sequence stanza_parse
+FUZZ_SECONDS ?= 60
+
+# Coverage-guided fuzzing of the sans-IO core (needs cargo-fuzz; nightly features via RUSTC_BOOTSTRAP).
+fuzz:
+	@command -v cargo-fuzz >/dev/null 2>&1 || $(CARGO) install cargo-fuzz
+	set -e; for t in $(FUZZ_TARGETS); do mkdir -p $(BUILD)/fuzz-corpus/$$t; \
+	  (cd fuzz && RUSTC_BOOTSTRAP=1 $(CARGO) fuzz run -O $$t ../$(BUILD)/fuzz-corpus/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1); done
+
 bench: bench-micro bench-e2e
 	$(PYTHON) bench/report.py --command "make bench"
 
