@@ -155,6 +155,7 @@ class ProsodyServer:
         with_module: bool = True,
         module_dir: str | None = None,
         mam: bool = False,
+        metrics: bool = False,
         bookmarks: bool = False,
         global_extra: str = "",
         host_extra: dict[str, str] | None = None,
@@ -177,6 +178,9 @@ class ProsodyServer:
             if not lua.is_file():
                 raise ProsodyError(f"MINIMIX_MODULE_DIR={self.module_dir} has no {lua.relative_to(self.module_dir)}")
         self.mam = mam
+        #: Statistics every second and mod_http_openmetrics on ``http_port`` (loopback).
+        self.metrics = metrics
+        self.http_port = free_port() if metrics else None
         self.bookmarks = bookmarks
         self.global_extra = global_extra
         self.host_extra = dict(host_extra or {})
@@ -218,6 +222,8 @@ class ProsodyServer:
             mods.append("mam")
         if self.bookmarks:
             mods.append("bookmarks")
+        if self.metrics:
+            mods.append("http_openmetrics")
         return mods
 
     def render_config(self) -> str:
@@ -240,11 +246,12 @@ class ProsodyServer:
             f"c2s_ports = {{ {self.c2s_port} }}",
             "c2s_direct_tls_ports = {}",
             "s2s_ports = {}",
-            "http_ports = {}",
+            f"http_ports = {{ {self.http_port} }}" if self.http_port else "http_ports = {}",
             "https_ports = {}",
             "component_ports = {}",
             "c2s_require_encryption = false",
             "s2s_require_encryption = false",
+            *(['statistics = "internal"', "statistics_interval = 1"] if self.metrics else []),
             "allow_unencrypted_plain_auth = true",
             'authentication = "internal_plain"',
             # internal (files) so that prosodyctl register and restart() keep accounts.
