@@ -66,6 +66,8 @@ pub struct Join {
     pub next_ping: Option<Millis>,
     /// The id of the self-ping in flight.
     pub ping_id: Option<String>,
+    /// A quiet rejoin in flight (see `resync`): what the joined sessions already know.
+    pub resync: Option<super::resync::Resync>,
 }
 
 impl Join {
@@ -86,6 +88,7 @@ impl Join {
             last_seen: None,
             next_ping: None,
             ping_id: None,
+            resync: None,
         }
     }
 

@@ -3,11 +3,14 @@
 //! room the account is in is claimed: an unclaimed groupchat or PM bounces, and the room
 //! kicks the account for the bounce (status 333).
 
-use jid::{BareJid, Jid};
+use std::collections::BTreeSet;
+
+use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use super::account::Phase;
 use super::muc::{self, StatusCode, NS_DELAY};
+use super::resync;
 use super::time::{self, Millis};
 use super::xml;
 use super::{deliver_to, fork_to_members, Action, Minimix, Outcome};
@@ -94,7 +97,11 @@ impl Minimix {
                     } else {
                         join.cache.remove_occupant(&nick);
                     }
-                    fork_to_members(join, &mut out);
+                    if join.resync.is_some() {
+                        resync::occupant_presence(join, &nick, &stanza, &mut out);
+                    } else {
+                        fork_to_members(join, &mut out);
+                    }
                 } else if available {
                     if join.phase != Phase::Joined || join.nick != nick || !join.durable {
                         out.push(Action::Persist {
@@ -113,8 +120,20 @@ impl Minimix {
                     }
 
                     join.nick_change = None;
-                    join.cache.self_presence = Some(stanza.clone());
+                    let old_self = join.cache.self_presence.replace(stanza.clone());
+                    // After a quiet rejoin, sessions that were joined hear only what changed.
+                    let told: BTreeSet<FullJid> = join
+                        .members
+                        .keys()
+                        .filter(|s| {
+                            !resync::self_presence_is_news(join, s, old_self.as_ref(), &stanza)
+                        })
+                        .cloned()
+                        .collect();
                     for (session, member) in join.members.iter_mut() {
+                        if told.contains(session) {
+                            continue;
+                        }
                         let mut s = super::replay::addressed(&stanza, session);
                         muc::show_session_as_real_jid(&mut s, session);
                         if member.requested_nick != nick {
@@ -129,6 +148,7 @@ impl Minimix {
                         // The session now knows the account's nick; later updates are plain.
                         member.requested_nick = nick.clone();
                     }
+                    resync::occupants_gone(join, &room, &mut out);
                     // Sessions may have changed their presence while the join was in flight.
                     super::from_client::update_shown(&account, &room, join, config, &mut out);
                 } else if muc::has_status(&stanza, StatusCode::NickChanged) {
@@ -214,7 +234,11 @@ impl Minimix {
             Some("groupchat") => {
                 join.last_seen = Some(now);
                 if muc::is_subject_message(&stanza) {
-                    join.cache.subject = Some(stanza.clone());
+                    let old = join.cache.subject.replace(stanza.clone());
+                    if join.resync.is_some() {
+                        resync::subject(join, old.as_ref(), &stanza, &mut out);
+                        return Outcome::handled(out);
+                    }
                 } else if muc::is_history_worthy(&stanza) {
                     let (entry, received) = with_delay(&stanza, &room, now);
                     join.cache
@@ -386,6 +410,7 @@ pub(super) fn rejoin(
     }
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
+    resync::start(join);
     Action::Route {
         stanza: super::as_account(&stanza, account),
     }

@@ -36,6 +36,7 @@ pub mod input;
 pub mod muc;
 pub mod presence;
 pub mod replay;
+mod resync;
 pub mod room;
 pub mod time;
 mod timeouts;

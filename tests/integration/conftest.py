@@ -8,6 +8,10 @@
 * ``connect`` / ``plain_connect``: client factories bound to those servers;
   every client is closed at teardown.
 * ``room``: a unique room JID per test.
+* ``s2s_pair`` / ``fresh_s2s_pair``: two servers linked by real s2s (``s2s_pair.py``):
+  the module's server and a remote one hosting ``rooms.remote.localhost``;
+  module-scoped and function-scoped (for restarts). ``remote_room``: a unique
+  room JID on the remote MUC.
 * ``prosody_version_info``: the version under test as a tuple, e.g. ``(0, 12, 3)`` or
   ``(13, 0, 1)`` (from ``$PROSODYCTL``), for the rare assertion that differs.
 
@@ -28,6 +32,7 @@ from pathlib import Path
 import pytest
 
 from prosody_server import MUC_HOST, ProsodyError, ProsodyServer, prosody_version, version_tuple
+from s2s_pair import REMOTE_MUC, S2SPair
 from xmpp_client import Client
 
 PASSWORD = "pw"
@@ -203,8 +208,55 @@ def plain_connect(plain_server):
 _room_counter = itertools.count(1)
 
 
+def _room_name(request) -> str:
+    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
+    return f"{name}-{next(_room_counter)}"
+
+
 @pytest.fixture
 def room(request) -> str:
     """A fresh room JID, named after the test (so it is easy to grep in the log)."""
-    name = re.sub(r"[^a-z0-9]+", "-", request.node.name.lower()).strip("-")[:40]
-    return f"{name}-{next(_room_counter)}@{MUC_HOST}"
+    return f"{_room_name(request)}@{MUC_HOST}"
+
+
+@pytest.fixture
+def remote_room(request) -> str:
+    """A fresh room JID on the remote server's MUC (see ``s2s_pair``)."""
+    return f"{_room_name(request)}@{REMOTE_MUC}"
+
+
+# ---------------------------------------------------------------------- two servers over s2s
+
+
+def start_s2s_pair(module_dir: str, **kw) -> S2SPair:
+    """A started :class:`S2SPair` (``kw``: its options); fails the test if it cannot start."""
+    pair = S2SPair(module_dir, **kw)
+    try:
+        pair.start()
+    except ProsodyError as e:
+        pair.cleanup()
+        pytest.fail(str(e), pytrace=False)
+    return pair
+
+
+@pytest.fixture(scope="module")
+def s2s_pair_shared(module_dir):
+    pair = start_s2s_pair(module_dir)
+    yield pair
+    pair.cleanup()
+
+
+@pytest.fixture
+def s2s_pair(s2s_pair_shared):
+    """The module's server and a remote MUC server over s2s, shared by a test module;
+    each test's clients are closed at its end."""
+    yield s2s_pair_shared
+    s2s_pair_shared.close_clients()
+
+
+@pytest.fixture
+def fresh_s2s_pair(module_dir):
+    """A private pair, for tests that restart either server."""
+    pair = start_s2s_pair(module_dir)
+    yield pair
+    pair.cleanup()

@@ -2,7 +2,9 @@
 
 Each :class:`ProsodyServer` lives in its own temporary directory (config, data,
 log, admin socket) and listens for c2s on a free loopback port only. Nothing
-is shared with a system Prosody: no TLS, no s2s, no HTTP.
+is shared with a system Prosody: no TLS, no HTTP, and no s2s unless asked
+(``s2s=True``: a free loopback s2s port, dialback without TLS, peers reached
+through :meth:`ProsodyServer.route_s2s`; see ``s2s_pair.py``).
 
 Hosts:
 
@@ -11,6 +13,10 @@ Hosts:
 * ``obs.localhost`` never loads it: its users are plain XEP-0045 observers.
 * ``muc.localhost`` is a ``muc`` component with room locking off, so the
   first joiner's room is usable at once.
+
+``virtual_hosts``, ``hosts_with_module`` and ``muc_host`` replace these (the
+remote server of ``s2s_pair.py`` has ``remote.localhost`` and
+``rooms.remote.localhost`` instead).
 
 Environment:
 
@@ -164,8 +170,16 @@ class ProsodyServer:
         workdir: str | None = None,
         prosody: str | None = None,
         prosodyctl: str | None = None,
+        virtual_hosts=ALL_VIRTUAL_HOSTS,
+        hosts_with_module=VIRTUAL_HOSTS_WITH_MODULE,
+        muc_host: str = MUC_HOST,
+        s2s: bool = False,
     ):
         self.with_module = with_module
+        #: The VirtualHosts, those of them that load the module, and the MUC component.
+        self.virtual_hosts = tuple(virtual_hosts)
+        self.hosts_with_module = tuple(h for h in hosts_with_module if h in self.virtual_hosts)
+        self.muc_host = muc_host
         self.module_dir = module_dir or os.environ.get("MINIMIX_MODULE_DIR")
         if with_module:
             if not self.module_dir:
@@ -201,6 +215,13 @@ class ProsodyServer:
         self.console_path = self.dir / "console.log"
         self.socket_path = self.data_dir / "prosody.sock"
         self.c2s_port = free_port()
+        #: s2s: a listening port of its own, dialback, no TLS; peers are reached via
+        #: :meth:`route_s2s` (no DNS outside this machine is ever asked).
+        self.s2s = s2s
+        self.s2s_port = free_port() if s2s else None
+        self.s2s_routes: dict[str, int] = {}
+        if s2s:
+            self.disabled_modules = tuple(m for m in self.disabled_modules if m != "s2s")
         self.proc: subprocess.Popen | None = None
         self.write_config()
 
@@ -216,6 +237,42 @@ class ProsodyServer:
 
     # ------------------------------------------------------------------ config
 
+    def route_s2s(self, zone: str, port: int) -> None:
+        """Reach every domain under ``zone`` (the zone itself included) over s2s at
+        127.0.0.1:``port``, e.g. ``route_s2s("remote.localhost", other.s2s_port)``.
+
+        No DNS server is involved: Prosody's resolver (libunbound, via lua-unbound) is
+        given a local zone that answers every ``_xmpp-server._tcp.<name>`` SRV query under
+        ``zone`` with ``port`` on target ``localhost.``, which libunbound's built-in
+        ``localhost.`` zone resolves to 127.0.0.1. lua-unbound passes one value per
+        option name, hence one zone per server (enough for a pair of servers). Takes
+        effect at the next :meth:`start`."""
+        if not self.s2s:
+            raise ProsodyError("route_s2s needs a server created with s2s=True")
+        if self.s2s_routes and zone not in self.s2s_routes:
+            raise ProsodyError(f"only one s2s zone per server (have {sorted(self.s2s_routes)})")
+        self.s2s_routes[zone] = port
+
+    def _s2s_config(self) -> list[str]:
+        if not self.s2s:
+            return ["s2s_ports = {}"]
+        lines = [
+            f"s2s_ports = {{ {self.s2s_port} }}",
+            "s2s_direct_tls_ports = {}",
+            # Plain dialback between the two loopback servers: no certificates here.
+            "s2s_secure_auth = false",
+            "use_ipv6 = false",
+        ]
+        for zone, port in self.s2s_routes.items():
+            zone = zone.rstrip(".") + "."
+            lines += [
+                "unbound = { options = {",
+                f"  [\"local-zone\"] = {lua_str(zone + ' redirect')};",
+                f"  [\"local-data\"] = {lua_str(f'{zone} 60 IN SRV 0 0 {port} localhost.')};",
+                "} }",
+            ]
+        return lines
+
     def modules_enabled(self) -> list[str]:
         mods = list(BASE_MODULES)
         if self.mam:
@@ -224,6 +281,8 @@ class ProsodyServer:
             mods.append("bookmarks")
         if self.metrics:
             mods.append("http_openmetrics")
+        if self.s2s:
+            mods.append("dialback")
         return mods
 
     def render_config(self) -> str:
@@ -245,7 +304,7 @@ class ProsodyServer:
             'local_interfaces = { "127.0.0.1" }',
             f"c2s_ports = {{ {self.c2s_port} }}",
             "c2s_direct_tls_ports = {}",
-            "s2s_ports = {}",
+            *self._s2s_config(),
             f"http_ports = {{ {self.http_port} }}" if self.http_port else "http_ports = {}",
             "https_ports = {}",
             "component_ports = {}",
@@ -272,15 +331,15 @@ class ProsodyServer:
             self.global_extra,
             "",
         ]
-        for host in ALL_VIRTUAL_HOSTS:
+        for host in self.virtual_hosts:
             lines.append(f"VirtualHost {lua_str(host)}")
-            if self.with_module and host in VIRTUAL_HOSTS_WITH_MODULE:
+            if self.with_module and host in self.hosts_with_module:
                 lines.append('  modules_enabled = { "minimix" }')
             if host in self.host_extra:
                 lines.append(self.host_extra[host])
             lines.append("")
         lines += [
-            f"Component {lua_str(MUC_HOST)} \"muc\"",
+            f"Component {lua_str(self.muc_host)} \"muc\"",
             "  muc_room_locking = false",
             "  restrict_room_creation = false",
         ]
@@ -376,8 +435,8 @@ class ProsodyServer:
         try:
             with socket.create_connection(("127.0.0.1", self.c2s_port), timeout=1) as s:
                 s.sendall(
-                    b"<?xml version='1.0'?><stream:stream to='obs.localhost' version='1.0' "
-                    b"xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>"
+                    f"<?xml version='1.0'?><stream:stream to='{self.virtual_hosts[0]}' version='1.0' "
+                    "xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams'>".encode()
                 )
                 buf = b""
                 s.settimeout(1)
@@ -397,11 +456,35 @@ class ProsodyServer:
             return None
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
+            self.proc.send_signal(signal.SIGCONT)  # a paused server could not act on it
             try:
                 self.proc.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
+        rc = self.proc.returncode
+        self._forget()
+        return rc
+
+    def pause(self) -> None:
+        """SIGSTOP: the server stops answering (a stalled or very slow peer) while its
+        sockets stay open; :meth:`resume` lets it carry on where it was."""
+        if not self.is_running:
+            raise ProsodyError("not running")
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+
+    def crash(self) -> int | None:
+        """SIGKILL, as a crash or power loss: nothing is saved, peers see the TCP
+        connections drop. :meth:`start` brings it back with whatever was on disk."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
         rc = self.proc.returncode
         self._forget()
         return rc
@@ -465,7 +548,7 @@ class ProsodyServer:
             " local occ = room:get_occupant_by_nick(%s); if not occ then return '<none>' end;"
             " local t = {}; for jid in occ:each_session() do t[#t+1] = jid end; table.sort(t);"
             " return table.concat(t, ' ') end)()"
-        ) % (lua_str(MUC_HOST), lua_str(room_jid), lua_str(f"{room_jid}/{nick}"))
+        ) % (lua_str(self.muc_host), lua_str(room_jid), lua_str(f"{room_jid}/{nick}"))
         out = self.lua(code)
         return None if out == "<none>" else out.split()
 
