@@ -147,7 +147,7 @@ fn notifies(mode: PushMode, account: &BareJid, room: &BareJid, join: &Join, stan
         || join.phase != Phase::Joined
         || muc::stanza_type(stanza) != Some("groupchat")
         || muc::is_subject_message(stanza)
-        || stanza.has_child("delay", NS_DELAY)
+        || is_history(stanza, account)
     {
         return false;
     }
@@ -172,6 +172,14 @@ fn notifies(mode: PushMode, account: &BareJid, room: &BareJid, join: &Join, stan
         }
         PushMode::None => false,
     }
+}
+
+/// Discussion history the room replays (on a join or rejoin): it carries a `<delay/>`. Not
+/// the one XEP-0198 adds to a stanza queued for a hibernating session (`from` the account).
+fn is_history(stanza: &Element, account: &BareJid) -> bool {
+    stanza
+        .children()
+        .any(|c| c.is("delay", NS_DELAY) && c.attr("from") != Some(account.as_str()))
 }
 
 /// Whether `text` contains `nick` as a word of its own, ignoring case: "Alice: hi", "@alice",
