@@ -241,7 +241,14 @@ module:hook("pre-iq/full", from_client("client_iq"), 10);
 -- after mod_mam (0, which stamps the archive id) and before mod_carbons (-0.5) and
 -- mod_message (-1, which would bounce unclaimed groupchat and get the account kicked).
 module:hook("presence/bare", to_account("room_presence"), 5);
-module:hook("message/bare", to_account("room_message"), -0.25);
+-- A groupchat for the account with no session joined to the room may go to the push path
+-- first (see the push section below).
+local push_if_no_session_joined;
+local room_message = to_account("room_message");
+module:hook("message/bare", function (event)
+	if push_if_no_session_joined then push_if_no_session_joined(event); end
+	return room_message(event);
+end, -0.25);
 module:hook("iq/bare", to_account("room_iq"), 5);
 
 -- A session gone for good (not hibernating). At shutdown every session unbinds: the
@@ -442,7 +449,7 @@ end
 local handed_to_push = setmetatable({}, { __mode = "k" });
 local bare_sessions = prosody.bare_sessions;
 
-module:hook("message/bare", function (event)
+function push_if_no_session_joined(event)
 	local stanza = event.stanza;
 	local account = stanza.attr.to;
 	if not account or stanza.attr.type ~= "groupchat" or not prosody.hosts[module.host].modules.cloud_notify then
@@ -456,7 +463,7 @@ module:hook("message/bare", function (event)
 		module:fire_event("message/bare/groupchat", { origin = event.origin, stanza = stanza });
 		handed_to_push[stanza] = nil;
 	end
-end, -0.2);
+end
 
 -- Whether a connected (not hibernating) session of the account uses this push service.
 local function push_service_live(username, push_info)

@@ -156,15 +156,22 @@ mod tests {
 
     #[test]
     fn groupchat_is_left_out_unless_the_query_asks_for_it() {
-        let bare: Element = format!("<iq xmlns='jabber:client' type='set' id='q'><query xmlns='{NS_MAM}'/></iq>")
-            .parse()
-            .expect("parses");
+        let bare: Element =
+            format!("<iq xmlns='jabber:client' type='set' id='q'><query xmlns='{NS_MAM}'/></iq>")
+                .parse()
+                .expect("parses");
         assert_eq!(query_includes_groupchat(&bare), Ok(false));
         assert_eq!(query_includes_groupchat(&query("")), Ok(false));
         assert_eq!(query_includes_groupchat(&query(&include("true"))), Ok(true));
         assert_eq!(query_includes_groupchat(&query(&include("1"))), Ok(true));
-        assert_eq!(query_includes_groupchat(&query(&include(" true "))), Ok(true));
-        assert_eq!(query_includes_groupchat(&query(&include("false"))), Ok(false));
+        assert_eq!(
+            query_includes_groupchat(&query(&include(" true "))),
+            Ok(true)
+        );
+        assert_eq!(
+            query_includes_groupchat(&query(&include("false"))),
+            Ok(false)
+        );
         assert_eq!(query_includes_groupchat(&query(&include("0"))), Ok(false));
         assert_eq!(
             query_includes_groupchat(&query("<field var='include-groupchat'/>")),

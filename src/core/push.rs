@@ -118,7 +118,9 @@ impl Minimix {
             return PushVerdict::NotOurs;
         };
         if !notifies(self.config.push, account, &room, join, stanza) {
-            return PushVerdict::Block("groupchat that does not concern the account (minimix_push)");
+            return PushVerdict::Block(
+                "groupchat that does not concern the account (minimix_push)",
+            );
         }
         match path {
             PushPath::Archive => {
@@ -142,7 +144,13 @@ fn room_of(stanza: &Element) -> Option<BareJid> {
 /// Whether a groupchat message from `room` concerns the account under `mode`: a live message
 /// (no history replay, no subject change, not the account's own) with a body, and, for
 /// mentions, naming the account's nick or referencing the account.
-fn notifies(mode: PushMode, account: &BareJid, room: &BareJid, join: &Join, stanza: &Element) -> bool {
+fn notifies(
+    mode: PushMode,
+    account: &BareJid,
+    room: &BareJid,
+    join: &Join,
+    stanza: &Element,
+) -> bool {
     if mode == PushMode::None
         || join.phase != Phase::Joined
         || muc::stanza_type(stanza) != Some("groupchat")
@@ -213,6 +221,133 @@ fn references(stanza: &Element, account: &BareJid, room: &BareJid, nick: &str) -
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::testkit::{bare, el, World};
+    use crate::core::Config;
+
+    const ROOM: &str = "room@muc.example";
+    const ALICE: &str = "alice@example.org";
+
+    /// Alice's phone joined `ROOM` as "Alice" and went away: the account stays, nobody joined.
+    fn alone_in_room(mode: PushMode) -> World {
+        let mut w = World::with_config(Config {
+            push: mode,
+            ..Config::default()
+        });
+        w.join_local("alice@example.org/phone", ROOM, "Alice", "carol");
+        w.closed("alice@example.org/phone");
+        w
+    }
+
+    fn message(from_nick: &str, body: &str) -> Element {
+        el(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/{from_nick}' to='{ALICE}'><body>{body}</body></message>"
+        ))
+    }
+
+    #[test]
+    fn with_no_session_joined_only_messages_that_concern_the_account_go_to_the_push_path() {
+        let w = alone_in_room(PushMode::Mentions);
+        let alice = bare(ALICE);
+        assert!(w.mm.push_candidate(&alice, &bare(ROOM)));
+        assert!(w
+            .mm
+            .push_without_sessions(&alice, &message("carol", "alice: hi")));
+        assert!(!w
+            .mm
+            .push_without_sessions(&alice, &message("carol", "hi all")));
+        assert!(
+            !w.mm
+                .push_without_sessions(&alice, &message("Alice", "alice here")),
+            "own message"
+        );
+        let history = el(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/carol'><body>alice?</body>\
+             <delay xmlns='urn:xmpp:delay' from='{ROOM}' stamp='2020-01-01T00:00:00Z'/></message>"
+        ));
+        assert!(
+            !w.mm.push_without_sessions(&alice, &history),
+            "history replay"
+        );
+        let reference = el(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/carol'><body>look</body>\
+             <reference xmlns='{NS_REFERENCE}' type='mention' uri='xmpp:{ALICE}'/></message>"
+        ));
+        assert!(
+            w.mm.push_without_sessions(&alice, &reference),
+            "XEP-0372 mention"
+        );
+        let other_room = el(
+            "<message xmlns='jabber:client' type='groupchat' from='other@muc.example/carol'><body>alice</body></message>",
+        );
+        assert!(!w.mm.push_without_sessions(&alice, &other_room));
+
+        let all = alone_in_room(PushMode::All);
+        assert!(all
+            .mm
+            .push_without_sessions(&alice, &message("carol", "hi all")));
+        let none = alone_in_room(PushMode::None);
+        assert!(!none.mm.push_candidate(&alice, &bare(ROOM)));
+        assert!(!none
+            .mm
+            .push_without_sessions(&alice, &message("carol", "alice: hi")));
+    }
+
+    #[test]
+    fn a_joined_session_keeps_the_module_from_pushing() {
+        let mut w = World::new();
+        w.join_local("alice@example.org/laptop", ROOM, "Alice", "carol");
+        let alice = bare(ALICE);
+        assert!(!w.mm.push_candidate(&alice, &bare(ROOM)));
+        assert!(!w
+            .mm
+            .push_without_sessions(&alice, &message("carol", "alice: hi")));
+    }
+
+    #[test]
+    fn verdicts_let_one_push_through_per_message_that_concerns_the_account() {
+        let w = alone_in_room(PushMode::Mentions);
+        let alice = bare(ALICE);
+        let mention = message("carol", "Alice!");
+        let chatter = message("carol", "hi all");
+        use PushPath::*;
+        assert_eq!(
+            w.mm.push_verdict(&alice, &mention, NoSessionJoined, false),
+            PushVerdict::Allow
+        );
+        assert!(matches!(
+            w.mm.push_verdict(&alice, &mention, NoSessionJoined, true),
+            PushVerdict::Block(_)
+        ));
+        assert!(matches!(
+            w.mm.push_verdict(&alice, &mention, Archive, false),
+            PushVerdict::Block(_)
+        ));
+        assert!(matches!(
+            w.mm.push_verdict(&alice, &chatter, SessionQueue, false),
+            PushVerdict::Block(_)
+        ));
+        // Queued for a hibernating session: XEP-0198 stamps a delay from the account.
+        let queued = el(&format!(
+            "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/carol' to='{ALICE}/phone'><body>alice?</body>\
+             <delay xmlns='urn:xmpp:delay' from='{ALICE}' stamp='2020-01-01T00:00:00Z'/></message>"
+        ));
+        assert_eq!(
+            w.mm.push_verdict(&alice, &queued, SessionQueue, false),
+            PushVerdict::Allow
+        );
+        let chat = el(&format!(
+            "<message xmlns='jabber:client' type='chat' from='{ROOM}/carol'><body>hi</body></message>"
+        ));
+        assert_eq!(
+            w.mm.push_verdict(&alice, &chat, Archive, false),
+            PushVerdict::NotOurs
+        );
+        let elsewhere = el("<message xmlns='jabber:client' type='groupchat' from='x@muc.example/y'><body>alice</body></message>");
+        assert_eq!(
+            w.mm.push_verdict(&alice, &elsewhere, Archive, false),
+            PushVerdict::NotOurs
+        );
+    }
 
     #[test]
     fn a_nick_is_mentioned_as_a_word_of_its_own_in_any_case() {
@@ -242,8 +377,14 @@ mod tests {
         assert_eq!(PushMode::parse("none"), Some(PushMode::None));
         assert_eq!(PushMode::parse("some"), None);
         assert_eq!(PushPath::parse("archive"), Some(PushPath::Archive));
-        assert_eq!(PushPath::parse("session_queue"), Some(PushPath::SessionQueue));
-        assert_eq!(PushPath::parse("no_session_joined"), Some(PushPath::NoSessionJoined));
+        assert_eq!(
+            PushPath::parse("session_queue"),
+            Some(PushPath::SessionQueue)
+        );
+        assert_eq!(
+            PushPath::parse("no_session_joined"),
+            Some(PushPath::NoSessionJoined)
+        );
         assert_eq!(PushPath::parse(""), None);
     }
 }
