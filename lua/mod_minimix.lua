@@ -7,6 +7,7 @@
 
 local st = require "util.stanza";
 local jid_split = require "util.jid".split;
+local jid_resource = require "util.jid".resource;
 local time_now = require "util.time".now;
 local new_logger = require "util.logger".init;
 
@@ -61,6 +62,8 @@ local function read_options()
 		bookmark_joins = module:get_option_boolean("minimix_bookmark_joins", false);
 		max_bookmarks = module:get_option_number("minimix_max_bookmarks", 1000);
 		ping_interval = seconds_or_never("minimix_ping_interval", 900);
+		mam_max_skipped = module:get_option_number("minimix_mam_max_skipped", 5000);
+		push = module:get_option_string("minimix_push", "mentions");
 	};
 end
 
@@ -238,7 +241,14 @@ module:hook("pre-iq/full", from_client("client_iq"), 10);
 -- after mod_mam (0, which stamps the archive id) and before mod_carbons (-0.5) and
 -- mod_message (-1, which would bounce unclaimed groupchat and get the account kicked).
 module:hook("presence/bare", to_account("room_presence"), 5);
-module:hook("message/bare", to_account("room_message"), -0.25);
+-- A groupchat for the account with no session joined to the room may go to the push path
+-- first (see the push section below).
+local push_if_no_session_joined;
+local room_message = to_account("room_message");
+module:hook("message/bare", function (event)
+	if push_if_no_session_joined then push_if_no_session_joined(event); end
+	return room_message(event);
+end, -0.25);
 module:hook("iq/bare", to_account("room_iq"), 5);
 
 -- A session gone for good (not hibernating). At shutdown every session unbinds: the
@@ -311,6 +321,185 @@ if module:get_option_boolean("minimix_archive_groupchat", true) then
 		end
 	end, 0);
 end
+
+-- XEP-0313 include-groupchat. mod_mam's archive store is wrapped as it is opened
+-- ("store-opened"): while a query that leaves groupchat out runs, its find skips groupchat
+-- (bounded by minimix_mam_max_skipped); the core parses the field and judges each item.
+-- The state lives in a shared table so that a wrapper made by an earlier instance of this
+-- module (before a reload) consults the current one.
+local mam_filter = module:shared("mam_groupchat_filter");
+mam_filter.queries = mam_filter.queries or setmetatable({}, { __mode = "k" });
+mam_filter.handle = handle;
+local NS_MAM = "urn:xmpp:mam:2";
+
+module:hook("store-opened", function (event)
+	local store = event.store;
+	if event.store_name ~= archive_store_name or event.store_type ~= "archive" or type(store) ~= "table" then
+		return;
+	end
+	local find = store.find;
+	if type(find) ~= "function" then return; end
+	local shared = mam_filter;
+	local function filtered_find(_, username, query)
+		-- The query context belongs to the thread (async runner) answering the iq.
+		local core = shared.queries[coroutine.running()];
+		if not core or type(query) ~= "table" then
+			return find(store, username, query);
+		end
+		local filter = core:mam_groupchat_filter();
+		local limit = query.limit;
+		local scan = {};
+		for k, v in pairs(query) do scan[k] = v; end
+		scan.total = nil; -- a count would include the groupchat left out
+		if limit and limit > 0 then scan.limit = filter:scan_limit(limit); end
+		local items, err = find(store, username, scan);
+		if not items then return items, err; end
+		local returned = 0;
+		return function ()
+			if limit and returned >= limit then return nil; end
+			while true do
+				local id, item, when, with = items();
+				if id == nil then return nil; end
+				if filter:keep(item) then
+					returned = returned + 1;
+					return id, item, when, with;
+				end
+			end
+		end, nil;
+	end
+	event.store = setmetatable({ find = filtered_find }, { __index = store });
+end);
+
+-- Whether mod_mam opened its store while the hook above was in place.
+module:hook("module-loaded", function (event)
+	if event.module == "mam" then mam_filter.wrapped = true; end
+end);
+module:hook("module-reloaded", function (event)
+	if event.module == "mam" then mam_filter.wrapped = true; end
+end);
+module:hook("module-unloaded", function (event)
+	if event.module == "mam" then mam_filter.wrapped = nil; end
+end);
+
+local function groupchat_filter_works()
+	return mam_filter.wrapped and prosody.hosts[module.host].modules.mam ~= nil;
+end
+
+module:wrap_event("iq-set/self/"..NS_MAM..":query", function (handlers, event_name, event)
+	if not groupchat_filter_works() then return handlers(event_name, event); end
+	local include, err = handle:mam_includes_groupchat(event.stanza);
+	if include == nil then
+		event.origin.send(st.error_reply(event.stanza, "modify", "bad-request", err));
+		return true;
+	elseif include then
+		return handlers(event_name, event);
+	end
+	local thread = coroutine.running();
+	local previous = mam_filter.queries[thread];
+	mam_filter.queries[thread] = handle;
+	local ok, ret = pcall(handlers, event_name, event);
+	mam_filter.queries[thread] = previous;
+	if not ok then error(ret, 0); end
+	return ret;
+end);
+
+-- The form mod_mam serves gets the include-groupchat field.
+module:wrap_event("iq-get/self/"..NS_MAM..":query", function (handlers, event_name, event)
+	if not groupchat_filter_works() then return handlers(event_name, event); end
+	local origin, id = event.origin, event.stanza.attr.id;
+	local send = origin.send;
+	local function send_with_field(reply)
+		if reply.name == "iq" and reply.attr.type == "result" and reply.attr.id == id then
+			reply = handle:mam_form_with_groupchat(reply) or reply;
+		end
+		return send(reply);
+	end
+	origin.send = send_with_field;
+	local ok, ret = pcall(handlers, event_name, event);
+	if origin.send == send_with_field then origin.send = send; end
+	if not ok then error(ret, 0); end
+	return ret;
+end);
+
+module:hook("account-disco-info", function (event)
+	if not groupchat_filter_works() then return; end
+	local reply = event.reply or event.stanza;
+	reply:tag("feature", { var = native.mam_feature_groupchat_field }):up();
+	if module:get_option_boolean("minimix_archive_groupchat", true) then
+		reply:tag("feature", { var = native.mam_feature_groupchat_available }):up();
+	end
+end);
+
+-- Unloaded for good: a later load must make sure mod_mam's store is wrapped again.
+function module.unload()
+	if not module.reloading then mam_filter.wrapped = nil; end
+end
+
+-- mod_mam loaded before this module opened its store unwrapped: reopen it (once; a reload
+-- of this module keeps the wrapper, which consults the shared state).
+if not module.reloading and prosody.hosts[module.host].modules.mam and not mam_filter.wrapped then
+	module:log("info", "reloading mod_mam so that queries can leave groupchat out (include-groupchat)");
+	require "core.modulemanager".reload(module.host, "mam");
+end
+
+-- XEP-0357 pushes for groupchat (mod_cloud_notify). With no session joined to a room, a
+-- message that concerns the account is handed to the push path as a groupchat to the bare
+-- JID (mod_message would do the same for a message nobody claimed); every push
+-- mod_cloud_notify prepares for a room's groupchat is checked by the core.
+local handed_to_push = setmetatable({}, { __mode = "k" });
+local bare_sessions = prosody.bare_sessions;
+
+function push_if_no_session_joined(event)
+	local stanza = event.stanza;
+	local account = stanza.attr.to;
+	if not account or stanza.attr.type ~= "groupchat" or not prosody.hosts[module.host].modules.cloud_notify then
+		return;
+	end
+	local ok, wanted = pcall(handle.push_without_sessions, handle, account, stanza);
+	if not ok then
+		module:log("error", "internal error: %s", tostring(wanted));
+	elseif wanted then
+		handed_to_push[stanza] = true;
+		module:fire_event("message/bare/groupchat", { origin = event.origin, stanza = stanza });
+		handed_to_push[stanza] = nil;
+	end
+end
+
+-- Whether a connected (not hibernating) session of the account uses this push service.
+local function push_service_live(username, push_info)
+	local user = bare_sessions[username.."@"..module.host];
+	if not user or not push_info then return false; end
+	local identifier = tostring(push_info.jid).."<"..(push_info.node or "");
+	for _, session in pairs(user.sessions) do
+		if session.push_identifier == identifier and not session.hibernating then
+			return true;
+		end
+	end
+	return false;
+end
+
+module:hook("cloud_notify/push", function (event)
+	local stanza = event.original_stanza;
+	if not stanza or stanza.name ~= "message" or stanza.attr.type ~= "groupchat" or not event.username then
+		return;
+	end
+	local path;
+	if handed_to_push[stanza] then
+		path = "no_session_joined";
+	elseif jid_resource(stanza.attr.to) then
+		path = "session_queue";
+	else
+		path = "archive";
+	end
+	local ok, allowed, reason = pcall(handle.push_verdict, handle, event.username.."@"..module.host,
+		stanza, path, push_service_live(event.username, event.push_info));
+	if not ok then
+		module:log("error", "internal error: %s", tostring(allowed));
+	elseif allowed == false then
+		event.reason = reason;
+		return true;
+	end
+end);
 
 -- Bookmarks drive the account's joins: follow every PEP service's bookmarks node.
 if mod_pep then

@@ -56,7 +56,13 @@ local function load_shim(opts)
 	function fake:handle_items(kind, added, removed) self.item_handlers = { added = added, removed = removed }; end
 	function fake:hook_object_event(emitter, name, fn) emitter.add_handler(name, fn); end
 	function fake:unhook_object_event(emitter, name, fn) emitter.remove_handler(name, fn); end
-	function fake:shared() return {}; end
+	fake.shared_tables = {};
+	function fake:shared(name)
+		fake.shared_tables[name] = fake.shared_tables[name] or {};
+		return fake.shared_tables[name];
+	end
+	fake.wrappers = {};
+	function fake:wrap_event(name, fn) self.wrappers[name] = fn; end
 	function fake:measure() return function () end; end
 
 
@@ -65,7 +71,11 @@ local function load_shim(opts)
 	fake.get_option_boolean = fake.get_option;
 	local env = setmetatable({
 		module = fake;
-		prosody = { full_sessions = opts.full_sessions or {} };
+		prosody = {
+			full_sessions = opts.full_sessions or {};
+			bare_sessions = {};
+			hosts = { ["a.localhost"] = { modules = {} } };
+		};
 	}, { __index = _G });
 	local chunk = assert(envload.envloadfile("lua/mod_minimix.lua", env));
 	chunk();
@@ -258,5 +268,74 @@ describe("mod_minimix shim bookmarks", function ()
 		assert.equal(1, #fake.published);
 		assert.equal("room@muc.localhost", fake.published[1].id);
 		assert.equal("false", fake.published[1].item:get_child("conference", NS_BOOKMARKS).attr.autojoin);
+	end);
+end);
+
+describe("mod_minimix shim archive queries", function ()
+	-- mod_mam's archive store as the fake opens it: four items, two of them groupchat.
+	local function archive_store()
+		local items = {
+			{ "1", st.message({ type = "chat" }):tag("body"):text("direct"):up() },
+			{ "2", st.message({ type = "groupchat" }):tag("body"):text("room a"):up() },
+			{ "3", st.message({ type = "groupchat" }):tag("body"):text("room b"):up() },
+			{ "4", st.message({ type = "chat" }):tag("body"):text("direct last"):up() },
+		};
+		local store = { asked = {} };
+		function store:find(_, query)
+			table.insert(self.asked, query);
+			local i = 0;
+			return function ()
+				i = i + 1;
+				if items[i] and (not query.limit or i <= query.limit) then return items[i][1], items[i][2], i, "x"; end
+			end, 4;
+		end
+		return store;
+	end
+
+	local function query_iq(include)
+		local iq = st.iq({ type = "set", id = "q" }):tag("query", { xmlns = "urn:xmpp:mam:2" });
+		if include ~= nil then
+			iq:tag("x", { xmlns = "jabber:x:data", type = "submit" })
+				:tag("field", { var = "include-groupchat" }):tag("value"):text(include):up():up():up();
+		end
+		return iq:up();
+	end
+
+	local function ids_found(fake, env, iq)
+		local store = archive_store();
+		local opened = { store_name = "archive", store_type = "archive", store = store };
+		fire(fake, "store-opened", opened);
+		env.prosody.hosts["a.localhost"].modules.mam = {};
+		fire(fake, "module-loaded", { module = "mam" });
+		local found, replies = {}, {};
+		local event = { stanza = iq, origin = { send = function (s) table.insert(replies, s); end } };
+		fake.wrappers["iq-set/self/urn:xmpp:mam:2:query"](function ()
+			for id in opened.store:find("alice", { limit = 10, total = true }) do table.insert(found, id); end
+			return true;
+		end, "iq-set/self/urn:xmpp:mam:2:query", event);
+		return table.concat(found, " "), replies, store;
+	end
+
+	it("leaves groupchat out of a query that does not ask for it", function ()
+		local fake, env = load_shim();
+		local found, _, store = ids_found(fake, env, query_iq(nil));
+		assert.equal("1 4", found);
+		assert.is_nil(store.asked[1].total, "no count that would include the groupchat left out");
+		assert.equal(10 + 5000, store.asked[1].limit);
+	end);
+
+	it("keeps groupchat for a query with include-groupchat true", function ()
+		local fake, env = load_shim();
+		assert.equal("1 2 3 4", (ids_found(fake, env, query_iq("true"))));
+		assert.equal("1 4", (ids_found(fake, env, query_iq("false"))));
+	end);
+
+	it("answers a bad include-groupchat value with bad-request", function ()
+		local fake, env = load_shim();
+		local found, replies = ids_found(fake, env, query_iq("maybe"));
+		assert.equal("", found);
+		assert.equal(1, #replies);
+		assert.equal("error", replies[1].attr.type);
+		assert.equal("bad-request", select(2, replies[1]:get_error()));
 	end);
 end);

@@ -2,6 +2,7 @@
 
 use mlua::{FromLua, Table};
 
+use crate::core::push::PushMode;
 use crate::core::Config;
 
 fn opt<T: FromLua>(t: &Table, key: &str) -> Result<Option<T>, String> {
@@ -79,6 +80,13 @@ pub fn config_from_lua(t: &Table) -> Result<Config, String> {
         } else {
             Some(seconds_to_ms("ping_interval", v)?)
         };
+    }
+    if let Some(v) = opt::<usize>(t, "mam_max_skipped")? {
+        c.mam_max_skipped = v;
+    }
+    if let Some(v) = opt::<String>(t, "push")? {
+        c.push = PushMode::parse(&v)
+            .ok_or_else(|| format!("push: '{v}' is not one of mentions, all, none"))?;
     }
     if let Some(v) = opt::<String>(t, "away_status")? {
         c.away_status = if v.is_empty() { None } else { Some(v) };

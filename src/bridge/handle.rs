@@ -24,7 +24,7 @@ use super::stanza::{attr_of, element_from_lua, element_from_lua_lossy, element_t
 use crate::core::{Action, Input, Minimix, Outcome, Phase, Verdict};
 
 pub struct MinimixHandle {
-    core: Minimix,
+    pub(super) core: Minimix,
 }
 
 impl MinimixHandle {
@@ -478,6 +478,7 @@ impl UserData for MinimixHandle {
                 Ok(this.core.should_archive(&account, &from, kind.as_deref()))
             },
         );
+        super::archive_push::add_methods(methods);
         methods.add_method("stats", |lua, this, ()| {
             let (mut accounts, mut rooms, mut sessions, mut occupants, mut history) =
                 (0, 0, 0, 0, 0);

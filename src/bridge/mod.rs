@@ -4,11 +4,13 @@
 //!
 //! `require`d as `minimix` (symbol `luaopen_minimix`), it returns:
 //! - `version`, `lua_version`: the crate version and the Lua this library was built for;
+//! - `mam_feature_groupchat_field`, `mam_feature_groupchat_available`: XEP-0313 disco features;
 //! - `init(stanza_mt, log_sink)`: once per Lua state, before anything else;
 //! - `set_log_level(level)`: "debug" | "info" | "warn" | "error";
 //! - `new(host, options) -> handle | nil, err`: a core for one host (see `handle.rs`);
 //! - `_roundtrip`, `_to_xml`, `_from_xml`: stanza conversion probes for the busted specs.
 
+mod archive_push;
 mod config;
 mod handle;
 mod log_sink;
@@ -37,6 +39,14 @@ fn minimix(lua: &Lua) -> LuaResult<Table> {
     let exports = lua.create_table()?;
     exports.set("version", env!("CARGO_PKG_VERSION"))?;
     exports.set("lua_version", LUA_VERSION)?;
+    exports.set(
+        "mam_feature_groupchat_field",
+        crate::core::mam::FEATURE_GROUPCHAT_FIELD,
+    )?;
+    exports.set(
+        "mam_feature_groupchat_available",
+        crate::core::mam::FEATURE_GROUPCHAT_AVAILABLE,
+    )?;
     exports.set(
         "init",
         lua.create_function(|lua, (mt, sink): (Value, Option<Function>)| {

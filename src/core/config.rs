@@ -1,6 +1,8 @@
 //! What an admin can tune, with the defaults documented in README.md. Values arrive already
 //! typed from the shim (Prosody's typed option getters); `validate` checks the ranges.
 
+pub use super::push::PushMode;
+
 /// The `show` an account presents in a room while none of its sessions is joined there.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
@@ -38,6 +40,12 @@ pub struct Config {
     pub max_bookmarks: usize,
     /// `minimix_ping_interval`: seconds between XEP-0410 self-pings of each room; `None`: never.
     pub ping_interval_ms: Option<u64>,
+    /// `minimix_mam_max_skipped`: groupchat messages one page of a MAM query that leaves
+    /// groupchat out may skip (past it the page keeps them, so paging stays complete).
+    pub mam_max_skipped: usize,
+    /// `minimix_push`: which groupchat messages notify the account's push services (XEP-0357)
+    /// while none of its sessions is joined to the room.
+    pub push: PushMode,
 }
 
 impl Default for Config {
@@ -60,6 +68,8 @@ impl Default for Config {
             bookmark_joins: false,
             max_bookmarks: 1000,
             ping_interval_ms: Some(900_000),
+            mam_max_skipped: 5000,
+            push: PushMode::Mentions,
         }
     }
 }
@@ -96,6 +106,7 @@ impl Config {
         positive("minimix_max_occupants", self.max_occupants)?;
         positive("minimix_max_pending_iqs", self.max_pending_iqs)?;
         positive("minimix_max_joins_per_minute", self.max_joins_per_minute)?;
+        positive("minimix_mam_max_skipped", self.mam_max_skipped)?;
 
         if let Some(show) = &self.away_show {
             if !matches!(show.as_str(), "away" | "xa" | "dnd" | "chat") {

@@ -29,12 +29,14 @@ mod bookmarks;
 pub mod config;
 mod from_client;
 mod from_room;
+pub mod mam;
 
 pub mod persist;
 
 pub mod input;
 pub mod muc;
 pub mod presence;
+pub mod push;
 pub mod replay;
 mod resync;
 pub mod room;

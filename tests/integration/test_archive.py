@@ -36,11 +36,12 @@ def client(srv, user, resource) -> Client:
 
 def archived_groupchat(c: Client, room: str) -> list[ET.Element]:
     """The groupchat messages from ``room`` in the client's own archive (a MAM query to the
-    account, asking for everything with that room)."""
+    account, asking for everything with that room, groupchat included)."""
     form = (
         f"<x xmlns='jabber:x:data' type='submit'>"
         f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
-        f"<field var='with'><value>{room}</value></field></x>"
+        f"<field var='with'><value>{room}</value></field>"
+        f"<field var='include-groupchat'><value>true</value></field></x>"
     )
     result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set")
     assert result.get("type") == "result", ET.tostring(result)
