@@ -183,12 +183,7 @@ impl Minimix {
                     // the occupants that arrived so far now, and the rest as it arrives.
                     join.idle_since = None;
                     join.members.insert(session.clone(), member);
-                    for presence in join.cache.occupants.values() {
-                        out.push(Action::Deliver {
-                            to: session.clone(),
-                            stanza: replay::addressed(presence, &session),
-                        });
-                    }
+                    out.extend(replay::occupants_for(&join.cache, &session));
                 }
                 Phase::Leaving => {
                     // The room will answer the account's leave first, then this join.
