@@ -533,9 +533,12 @@ fn self_unavailable(room: &BareJid, join: &Join, session: &FullJid) -> Element {
     }
     let mut x = Element::bare("x", NS_MUC_USER);
     let mut item = xml::element("item", NS_MUC_USER, &[("role", "none")]);
-    let cached_item = join
+    let cached = join
         .cache
         .self_presence
+        .as_ref()
+        .and_then(|s| s.element().ok());
+    let cached_item = cached
         .as_ref()
         .and_then(muc::muc_user)
         .and_then(|x| x.get_child("item", NS_MUC_USER));

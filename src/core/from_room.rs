@@ -114,7 +114,7 @@ impl Minimix {
                     }
 
                     join.nick_change = None;
-                    join.cache.self_presence = Some(stanza.clone());
+                    join.cache.set_self_presence(shared, &stanza);
                     for (session, member) in join.members.iter_mut() {
                         let mut s = super::replay::addressed(&stanza, session);
                         muc::show_session_as_real_jid(&mut s, session);

@@ -50,8 +50,8 @@ pub fn replay_for(
     let account = session.to_bare();
     let mut out = Vec::with_capacity(cache.occupants.len() + 3 + limits.default);
     out.extend(occupants_for(cache, session));
-    if let Some(own) = &cache.self_presence {
-        let mut own = self_presence_for(own, session, requested_nick != actual_nick);
+    if let Some(own) = cache.self_presence.as_ref().and_then(|s| s.element().ok()) {
+        let mut own = self_presence_for(&own, session, requested_nick != actual_nick);
         with_own_availability(&mut own, payload);
         out.push(Action::Deliver {
             to: session.clone(),

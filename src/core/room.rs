@@ -78,8 +78,8 @@ impl HistoryEntry {
 pub struct RoomCache {
     /// Other occupants' current presences by nick, as the room sent them (without `to`).
     pub occupants: BTreeMap<String, Shared>,
-    /// The room's latest presence about the account itself (status 110).
-    pub self_presence: Option<Element>,
+    /// The room's latest presence about the account itself (status 110), without `to`.
+    pub self_presence: Option<Shared>,
     /// The latest subject message (possibly an empty `<subject/>`), without `to`.
     pub subject: Option<Shared>,
     /// Discussion history, oldest first.
@@ -117,6 +117,11 @@ impl RoomCache {
 
     pub fn remove_occupant(&mut self, nick: &str) {
         self.occupants.remove(nick);
+    }
+
+    /// Records the room's latest presence about the account itself.
+    pub fn set_self_presence(&mut self, shared: &mut Interner, presence: &Element) {
+        self.self_presence = Some(shared.intern(presence, WITHOUT_TO));
     }
 
     /// Records the room's latest subject message.
