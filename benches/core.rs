@@ -16,12 +16,14 @@
 //! - `fork/untracked`: a groupchat from a room the account is not in (the core's pass);
 //! - `tracks/accounts_N`: the bridge's hot-path question (`Minimix::tracks`) with N accounts;
 //! - `replay/late_join/N`: a second session joining a room of N occupants with 20 messages of
-//!   history (N presences + self-presence + 20 history + subject, each addressed to it);
+//!   history (N presences + self-presence + 20 history + subject, each for it: the cached ones
+//!   as shared references, with the history's archive id and `<delay/>` as extras);
 //! - `xml/*`: minidom parse / serialize / clone of a typical groupchat, for scale.
 //!
 //! Before the timed groups, a counting global allocator reports the bytes the core keeps for
 //! one (account, room) with 100 (and 1000) occupants, with an empty and with a full history
-//! buffer, as `MEMORY key=value` lines (`bench/report.py` picks them up from stdout).
+//! buffer, alone and with 100 accounts of the host in the same room (the room's stanzas
+//! shared), as `MEMORY key=value` lines (`bench/report.py` picks them up from stdout).
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::hint::black_box;
@@ -199,11 +201,16 @@ fn joined(
         },
     );
     for i in 0..history {
+        // As mod_mam hands it on: with the account archive's id appended.
+        let mut stanza = groupchat(room, "occupant0000", account, i);
+        stanza.append_child(el(&format!(
+            "<stanza-id xmlns='urn:xmpp:sid:0' by='{account}' id='{account}-{i:08}'/>"
+        )));
         step(
             mm,
             Input::RoomMessage {
                 account: account_jid.clone(),
-                stanza: groupchat(room, "occupant0000", account, i),
+                stanza,
             },
         );
     }
@@ -251,6 +258,50 @@ fn memory_report() {
         ));
         black_box(mm);
     }
+    // Many accounts of one host in the same room: what one (account, room) costs when the
+    // room's stanzas are shared. `mean` divides the whole host's heap by the accounts;
+    // `marginal` is what one more account adds to a host that already has the others.
+    for &(accounts, occupants, history) in &[(100usize, 100usize, 0usize), (100, 100, 100)] {
+        let account = |a: usize| format!("u{a}@a.localhost");
+        let ((mm, _), total, allocs) = measure(|| {
+            let mut mm = Minimix::new(config()).unwrap();
+            let mut now = 1_800_000_000_000u64;
+            for a in 1..=accounts {
+                joined(&mut mm, &mut now, &account(a), ROOM, 3, occupants, history);
+            }
+            (mm, now)
+        });
+        let shared = mm.shared_stanzas();
+        lines.push(format!(
+            "MEMORY account_room_shared_{accounts}_accounts_occupants_{occupants}_history_{history}_mean_bytes={} allocs={} \
+             host_bytes={total} shared_stanzas={} shared_xml_bytes={}",
+            total / accounts as isize,
+            allocs / accounts,
+            shared.len(),
+            shared.bytes(),
+        ));
+        black_box(mm);
+        let mut mm = Minimix::new(config()).unwrap();
+        let mut now = 1_800_000_000_000u64;
+        for a in 1..accounts {
+            joined(&mut mm, &mut now, &account(a), ROOM, 3, occupants, history);
+        }
+        let ((), bytes, allocs) = measure(|| {
+            joined(
+                &mut mm,
+                &mut now,
+                &account(accounts),
+                ROOM,
+                3,
+                occupants,
+                history,
+            )
+        });
+        lines.push(format!(
+            "MEMORY account_room_shared_{accounts}_accounts_occupants_{occupants}_history_{history}_marginal_bytes={bytes} allocs={allocs}"
+        ));
+        black_box(mm);
+    }
     // One cached occupant presence and one history entry, on their own.
     let (p, bytes, allocs) = measure(|| occupant_presence(ROOM, "occupant0001", ACCOUNT, None));
     lines.push(format!(
@@ -267,7 +318,9 @@ fn memory_report() {
     lines.push(format!(
         "MEMORY account_room_empty_bytes={bytes} allocs={allocs}"
     ));
-    black_box((p, m, mm));
+    let (core, bytes, allocs) = measure(|| Minimix::new(config()).unwrap());
+    lines.push(format!("MEMORY core_empty_bytes={bytes} allocs={allocs}"));
+    black_box((p, m, mm, core));
     for l in lines {
         println!("{l}");
     }
@@ -424,9 +477,9 @@ fn bench_replay(c: &mut Criterion) {
         let delivered = out
             .actions
             .iter()
-            .filter(|a| matches!(a, Action::Deliver { .. }))
+            .filter(|a| matches!(a, Action::Deliver { .. } | Action::DeliverShared { .. }))
             .count();
-        // occupants + self-presence + 20 history + subject
+        // occupants + self-presence + 20 history + subject (all but the self-presence shared)
         assert_eq!(
             delivered,
             occupants + 1 + 20 + 1,

@@ -176,6 +176,12 @@ function apply(actions, input)
 				module:log("debug", "session %s is gone; not delivering", to);
 			elseif kind == "deliver" or (kind == "carbon" and session.want_carbons) then
 				session.send(action[3]);
+			elseif kind == "deliver_shared" then
+				-- A cached stanza the core keeps for later replays: addressed only for this send.
+				local cached = action[3];
+				cached.attr.to = to;
+				session.send(cached);
+				cached.attr.to = nil;
 			elseif kind == "forward" then
 				input.attr.to = to;
 				session.send(input);

@@ -145,6 +145,40 @@ describe("mod_minimix shim", function ()
 		assert.equal("alice@a.localhost", self_presence.attr.to, "the input stanza is not modified");
 	end);
 
+	it("replays the room to late sessions, each copy addressed to its session", function ()
+		local phone, laptop, tablet = session("alice@a.localhost/phone"), session("alice@a.localhost/laptop"), session("alice@a.localhost/tablet");
+		local fake = load_shim({ full_sessions = { [phone.full_jid] = phone, [laptop.full_jid] = laptop, [tablet.full_jid] = tablet } });
+		local function join(s)
+			return fire(fake, "pre-presence/full", { origin = s,
+				stanza = st.presence({ to = "room@muc.localhost/Alice", from = s.full_jid })
+					:tag("x", { xmlns = NS_MUC }):tag("history", { maxstanzas = "1" }):up():up() });
+		end
+		assert.is_true(join(phone));
+		local function from_room(name, stanza)
+			assert.is_true(fire(fake, name, { origin = {}, stanza = stanza }));
+		end
+		from_room("presence/bare", st.presence({ from = "room@muc.localhost/Bob", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("item", { affiliation = "none", role = "participant" }):up():up());
+		from_room("presence/bare", st.presence({ from = "room@muc.localhost/Alice", to = "alice@a.localhost" })
+			:tag("x", { xmlns = NS_MUC_USER }):tag("item", { affiliation = "owner", role = "moderator" }):up()
+			:tag("status", { code = "110" }):up():up());
+		from_room("message/bare", st.message({ from = "room@muc.localhost/Bob", to = "alice@a.localhost", type = "groupchat" }):text_tag("subject", "Topic"));
+		from_room("message/bare", st.message({ from = "room@muc.localhost/Bob", to = "alice@a.localhost", type = "groupchat" }):text_tag("body", "hello"));
+		for _, late in ipairs({ laptop, tablet }) do
+			assert.is_true(join(late));
+			-- Bob's presence, its own presence, the message (with a delay), the subject.
+			assert.equal(4, #late.received);
+			for _, got in ipairs(late.received) do
+				assert.equal(late.full_jid, got.attr.to);
+			end
+			assert.equal("room@muc.localhost/Bob", late.received[1].attr.from);
+			assert.equal("110", late.received[2]:get_child("x", NS_MUC_USER):get_child("status").attr.code);
+			assert.equal("hello", late.received[3]:get_child_text("body"));
+			assert.is_not_nil(late.received[3]:get_child("delay", "urn:xmpp:delay"));
+			assert.equal("Topic", late.received[4]:get_child_text("subject"));
+		end
+	end);
+
 	it("lets stanzas that are not room traffic pass to Prosody", function ()
 		local phone = session("alice@a.localhost/phone");
 		local fake = load_shim({ full_sessions = { [phone.full_jid] = phone } });

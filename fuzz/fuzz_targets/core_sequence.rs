@@ -564,6 +564,15 @@ fn check(outcome: &Outcome, scope: Option<&BareJid>) {
                     assert_eq!(&to.to_bare(), a, "delivered to another account's session");
                 }
             }
+            Action::DeliverShared { to, stanza, extra } => {
+                let el = stanza
+                    .materialize(to, extra)
+                    .expect("a cached stanza parses back");
+                serializes(&el);
+                if let Some(a) = scope {
+                    assert_eq!(&to.to_bare(), a, "delivered to another account's session");
+                }
+            }
             Action::Forward { to } => {
                 if let Some(a) = scope {
                     assert_eq!(&to.to_bare(), a, "forwarded to another account's session");

@@ -7,7 +7,8 @@
 //! - `h:session_closed(session_jid, now)`, `h:timeout(now)`
 //!
 //! `actions` is `nil` or an array of `{ kind, to, stanza }` with kind `"deliver"` (send
-//! `stanza` to session `to`), `"carbon"` (the same, if that session enabled carbons),
+//! `stanza` to session `to`), `"deliver_shared"` (send the cached `stanza`, which has no `to`
+//! and is reused by later replays, re-addressed to `to` for the send), `"carbon"` (the same, if that session enabled carbons),
 //! `"forward"` (send the input stanza re-addressed to `to`) or `"route"` (module:send
 //! `stanza`). `deadline` is when `h:timeout` wants to run (seconds).
 //!
@@ -20,16 +21,47 @@ use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
 use super::config::config_from_lua;
 use super::log_sink as bridge_log;
-use super::stanza::{attr_of, element_from_lua, element_from_lua_lossy, element_to_lua};
+use super::stanza::{
+    attr_of, element_from_lua, element_from_lua_lossy, element_to_lua, extended_copy,
+};
+use crate::core::shared::Shared;
 use crate::core::{Action, Input, Minimix, Outcome, Phase, Verdict};
 
 pub struct MinimixHandle {
     pub(super) core: Minimix,
+    /// One Lua stanza per shared cached stanza the core replayed (`Shared::id` → table, no
+    /// `to`): a late session's replay re-addresses these instead of building new tables.
+    /// Entries go when the core drops the stanza (`take_released_shared`).
+    shared_tables: Table,
 }
 
 impl MinimixHandle {
-    pub fn new(core: Minimix) -> Self {
-        Self { core }
+    pub fn new(lua: &Lua, core: Minimix) -> mlua::Result<Self> {
+        Ok(Self {
+            core,
+            shared_tables: lua.create_table()?,
+        })
+    }
+
+    /// The Lua stanza of a shared cached stanza, built on its first replay.
+    fn shared_table(&self, lua: &Lua, stanza: &Shared) -> Result<Table, String> {
+        let key = stanza.id() as i64;
+        if let Ok(Value::Table(t)) = self.shared_tables.raw_get::<Value>(key) {
+            return Ok(t);
+        }
+        let el = stanza.element().map_err(|e| e.to_string())?;
+        let t = element_to_lua(lua, &el).map_err(|e| e.to_string())?;
+        self.shared_tables
+            .raw_set(key, &t)
+            .map_err(|e| e.to_string())?;
+        Ok(t)
+    }
+
+    /// Forgets the Lua stanzas of shared stanzas the core no longer holds.
+    fn forget_released(&mut self) {
+        for id in self.core.take_released_shared() {
+            let _ = self.shared_tables.raw_set(id as i64, Value::Nil);
+        }
     }
 }
 
@@ -69,6 +101,7 @@ impl MinimixHandle {
             }
             Err(_) => Ok(not_handled()),
         };
+        self.forget_released();
         bridge_log::flush(lua);
         reply.unwrap_or_else(|e| {
             let _ = e;
@@ -158,6 +191,28 @@ impl MinimixHandle {
                             continue;
                         }
                     },
+                    Action::DeliverShared { to, stanza, extra } => {
+                        let built = self.shared_table(lua, &stanza).and_then(|t| {
+                            if extra.is_empty() {
+                                Ok(("deliver_shared", t))
+                            } else {
+                                extended_copy(lua, &t, to.as_str(), &extra)
+                                    .map(|copy| ("deliver", copy))
+                                    .map_err(|e| e.to_string())
+                            }
+                        });
+                        match built {
+                            Ok((kind, t)) => {
+                                entry.raw_set(1, kind)?;
+                                entry.raw_set(2, to.as_str())?;
+                                entry.raw_set(3, t)?;
+                            }
+                            Err(e) => {
+                                log::warn!("minimix: cannot build a cached stanza for {to}: {e}");
+                                continue;
+                            }
+                        }
+                    }
                     Action::Carbon { to, stanza } => match element_to_lua(lua, &stanza) {
                         Ok(t) => {
                             entry.raw_set(1, "carbon")?;
@@ -253,6 +308,7 @@ impl MinimixHandle {
             }
             Err(_) => not_handled(),
         };
+        self.forget_released();
         bridge_log::flush(lua);
         reply
     }
@@ -497,6 +553,9 @@ impl UserData for MinimixHandle {
             t.set("joined_sessions", sessions)?;
             t.set("cached_occupants", occupants)?;
             t.set("history_messages", history)?;
+            let shared = this.core.shared_stanzas();
+            t.set("shared_stanzas", shared.len())?;
+            t.set("shared_bytes", shared.bytes())?;
             Ok(t)
         });
     }

@@ -80,7 +80,7 @@ fn minimix(lua: &Lua) -> LuaResult<Table> {
             match Minimix::new(config) {
                 Ok(core) => {
                     ::log::debug!("minimix: new core for {host}");
-                    let handle = lua.create_userdata(MinimixHandle::new(core))?;
+                    let handle = lua.create_userdata(MinimixHandle::new(lua, core)?)?;
                     log_sink::flush(lua);
                     Ok((Value::UserData(handle), None))
                 }

@@ -421,6 +421,43 @@ pub fn element_to_lua(lua: &Lua, el: &Element) -> Result<Table, StanzaError> {
     ctx.convert(el, None, 1)
 }
 
+/// A new stanza table that is `base` addressed to `to` with `extra` children appended. Only
+/// the top level is new: the children are `base`'s own tables (shared, as Prosody's MUC
+/// shares one stanza between its occupants).
+pub fn extended_copy(
+    lua: &Lua,
+    base: &Table,
+    to: &str,
+    extra: &[Element],
+) -> Result<Table, StanzaError> {
+    let len = base.raw_len();
+    let t = lua.create_table_with_capacity(len + extra.len(), 3)?;
+    t.raw_set("name", base.raw_get::<Value>("name")?)?;
+    let attr = lua.create_table()?;
+    if let Value::Table(base_attr) = base.raw_get::<Value>("attr")? {
+        base_attr.for_each(|k: Value, v: Value| attr.raw_set(k, v))?;
+    }
+    attr.raw_set("to", to)?;
+    t.raw_set("attr", attr)?;
+    let tags = lua.create_table()?;
+    if let Value::Table(base_tags) = base.raw_get::<Value>("tags")? {
+        for i in 1..=base_tags.raw_len() {
+            tags.raw_set(i, base_tags.raw_get::<Value>(i)?)?;
+        }
+    }
+    for i in 1..=len {
+        t.raw_set(i, base.raw_get::<Value>(i)?)?;
+    }
+    for child in extra {
+        let c = element_to_lua(lua, child)?;
+        tags.raw_push(&c)?;
+        t.raw_push(c)?;
+    }
+    t.raw_set("tags", tags)?;
+    t.set_metatable(base.metatable())?;
+    Ok(t)
+}
+
 impl ToLua<'_> {
     /// `parent_ns` is `Some` iff the parent carries `attr.xmlns`, in which case this element
     /// must carry one too (parser behaviour).

@@ -3,6 +3,7 @@
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
+use super::shared::Shared;
 use super::time::Millis;
 
 /// Whether the hook consumed the stanza (`return true`) or lets Prosody go on (`return nil`).
@@ -17,6 +18,14 @@ pub enum Verdict {
 pub enum Action {
     /// Send this stanza, already addressed to `to`, to that live session (`session.send`).
     Deliver { to: FullJid, stanza: Element },
+    /// Send this cached stanza to session `to`: the shared part (which has no `to`) addressed
+    /// to it, with `extra` children appended. The bridge keeps one Lua table per shared part,
+    /// so replaying a room to a late session builds nothing but the extras.
+    DeliverShared {
+        to: FullJid,
+        stanza: Shared,
+        extra: Vec<Element>,
+    },
     /// Send the stanza that came with the input, unchanged but re-addressed to `to`.
     /// Cheaper than `Deliver`: no re-encoding, and unknown payloads stay byte-for-byte.
     Forward { to: FullJid },

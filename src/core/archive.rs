@@ -49,11 +49,11 @@ impl Minimix {
         if !join.members.contains_key(session) {
             return Outcome::handled(Vec::new());
         }
-        let buffered: BTreeSet<&str> = join
+        let buffered: BTreeSet<String> = join
             .cache
             .history
             .iter()
-            .filter_map(|e| archive_id(&e.stanza, &account))
+            .filter_map(|e| e.archive_id_for(&account))
             .collect();
         let mut picked: Vec<ArchivedMessage> = newest_first
             .into_iter()

@@ -183,12 +183,7 @@ impl Minimix {
                     // the occupants that arrived so far now, and the rest as it arrives.
                     join.idle_since = None;
                     join.members.insert(session.clone(), member);
-                    for presence in join.cache.occupants.values() {
-                        out.push(Action::Deliver {
-                            to: session.clone(),
-                            stanza: replay::addressed(presence, &session),
-                        });
-                    }
+                    out.extend(replay::occupants_for(&join.cache, &session));
                 }
                 Phase::Leaving => {
                     // The room will answer the account's leave first, then this join.
@@ -538,9 +533,12 @@ fn self_unavailable(room: &BareJid, join: &Join, session: &FullJid) -> Element {
     }
     let mut x = Element::bare("x", NS_MUC_USER);
     let mut item = xml::element("item", NS_MUC_USER, &[("role", "none")]);
-    let cached_item = join
+    let cached = join
         .cache
         .self_presence
+        .as_ref()
+        .and_then(|s| s.element().ok());
+    let cached_item = cached
         .as_ref()
         .and_then(muc::muc_user)
         .and_then(|x| x.get_child("item", NS_MUC_USER));

@@ -9,9 +9,9 @@ use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
 use super::account::Phase;
-use super::muc::{self, StatusCode, NS_DELAY};
+use super::muc::{self, StatusCode};
 use super::resync;
-use super::time::{self, Millis};
+use super::time::Millis;
 use super::xml;
 use super::{deliver_to, fork_to_members, Action, Minimix, Outcome};
 
@@ -28,6 +28,7 @@ impl Minimix {
         let room = from.to_bare();
         let max_occupants = self.config.max_occupants;
         let config = &self.config;
+        let shared = &mut self.shared;
 
         let next_ping = self.config.ping_interval_ms.map(|i| now + i);
         let Some(acct) = self.accounts.get_mut(&account) else {
@@ -90,7 +91,7 @@ impl Minimix {
                     if available {
                         if !join
                             .cache
-                            .set_occupant(&nick, stanza.clone(), max_occupants)
+                            .set_occupant(shared, &nick, &stanza, max_occupants)
                         {
                             log::info!("{room}: more than {max_occupants} occupants (minimix_max_occupants); not caching {nick}");
                         }
@@ -98,7 +99,7 @@ impl Minimix {
                         join.cache.remove_occupant(&nick);
                     }
                     if join.resync.is_some() {
-                        resync::occupant_presence(join, &nick, &stanza, &mut out);
+                        resync::occupant_presence(join, &nick, &mut out);
                     } else {
                         fork_to_members(join, &mut out);
                     }
@@ -120,8 +121,12 @@ impl Minimix {
                     }
 
                     join.nick_change = None;
-                    let old_self = join.cache.self_presence.replace(stanza.clone());
                     // After a quiet rejoin, sessions that were joined hear only what changed.
+                    let old_self = match (&join.resync, &join.cache.self_presence) {
+                        (Some(_), Some(old)) => old.element().ok(),
+                        _ => None,
+                    };
+                    join.cache.set_self_presence(shared, &stanza);
                     let told: BTreeSet<FullJid> = join
                         .members
                         .keys()
@@ -222,6 +227,7 @@ impl Minimix {
             self.config.history_max_messages,
             self.config.history_max_bytes,
         );
+        let shared = &mut self.shared;
         let Some(join) = self
             .accounts
             .get_mut(&account)
@@ -234,15 +240,18 @@ impl Minimix {
             Some("groupchat") => {
                 join.last_seen = Some(now);
                 if muc::is_subject_message(&stanza) {
-                    let old = join.cache.subject.replace(stanza.clone());
+                    let old = match (&join.resync, &join.cache.subject) {
+                        (Some(_), Some(old)) => old.element().ok(),
+                        _ => None,
+                    };
+                    join.cache.set_subject(shared, &stanza);
                     if join.resync.is_some() {
                         resync::subject(join, old.as_ref(), &stanza, &mut out);
                         return Outcome::handled(out);
                     }
                 } else if muc::is_history_worthy(&stanza) {
-                    let (entry, received) = with_delay(&stanza, &room, now);
                     join.cache
-                        .push_history(entry, received, max_messages, max_bytes);
+                        .push_history(shared, &stanza, &room, now, max_messages, max_bytes);
                 }
                 fork_to_members(join, &mut out);
             }
@@ -341,26 +350,6 @@ impl Minimix {
             None => Outcome::pass(),
         }
     }
-}
-
-/// A groupchat message as history: with a `<delay/>` stamped by the room (added when the
-/// message arrived live), and the moment it was sent.
-fn with_delay(stanza: &Element, room: &BareJid, now: Millis) -> (Element, Millis) {
-    if let Some(stamp) = stanza
-        .get_child("delay", NS_DELAY)
-        .and_then(|d| d.attr("stamp"))
-    {
-        let sent = time::parse_datetime(stamp).unwrap_or(now);
-        return (stanza.clone(), sent);
-    }
-    let mut entry = stanza.clone();
-    let stamp = time::format_datetime(now);
-    entry.append_child(xml::element(
-        "delay",
-        NS_DELAY,
-        &[("from", room.as_str()), ("stamp", &stamp)],
-    ));
-    (entry, now)
 }
 
 /// The room's answer to the account's own XEP-0410 self-ping, if this is one. A result, or an

@@ -40,6 +40,7 @@ pub mod push;
 pub mod replay;
 mod resync;
 pub mod room;
+pub mod shared;
 pub mod time;
 mod timeouts;
 pub mod xml;
@@ -71,6 +72,8 @@ pub struct Minimix {
     seq: u64,
     /// The earliest moment some deadline may be due (may be early, never late).
     next_deadline: Option<Millis>,
+    /// The cached room stanzas, once per host however many accounts hold them.
+    shared: shared::Interner,
 }
 
 impl Minimix {
@@ -81,6 +84,7 @@ impl Minimix {
             accounts: BTreeMap::new(),
             seq: 0,
             next_deadline: None,
+            shared: shared::Interner::default(),
         })
     }
 
@@ -173,6 +177,17 @@ impl Minimix {
         stanza_type: Option<&str>,
     ) -> bool {
         stanza_type == Some("groupchat") && self.tracks(account, &from.to_bare())
+    }
+
+    /// The host's shared cached stanzas (for statistics and memory figures).
+    pub fn shared_stanzas(&self) -> &shared::Interner {
+        &self.shared
+    }
+
+    /// Ids of shared stanzas no account holds any more, dropped since the last call: the
+    /// bridge forgets the Lua tables it built for them.
+    pub fn take_released_shared(&mut self) -> Vec<u64> {
+        self.shared.take_released()
     }
 
     // ----- shared helpers -----

@@ -1044,6 +1044,7 @@ impl Sim {
         input: Option<&Element>,
         scope: Scope,
     ) -> Vec<(FullJid, Element)> {
+        let outcome = &super::testkit::materialized(outcome);
         let mut got = Vec::new();
         let mut seen: Vec<(&FullJid, Option<&Element>)> = Vec::new();
         for action in &outcome.actions {
@@ -1080,6 +1081,7 @@ impl Sim {
                 Action::Carbon { to, stanza } => {
                     self.receive(scope, to, stanza, true);
                 }
+                Action::DeliverShared { .. } => unreachable!("materialized above"),
                 Action::Forward { to } => {
                     let mut s = input.expect("Forward needs an input stanza").clone();
                     xml::set_attr(&mut s, "to", to.as_str());

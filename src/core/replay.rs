@@ -47,18 +47,16 @@ pub fn replay_for(
         history,
         payload,
     } = *joiner;
-    let deliver = |stanza: Element| Action::Deliver {
-        to: session.clone(),
-        stanza,
-    };
+    let account = session.to_bare();
     let mut out = Vec::with_capacity(cache.occupants.len() + 3 + limits.default);
-    for presence in cache.occupants.values() {
-        out.push(deliver(addressed(presence, session)));
-    }
-    if let Some(own) = &cache.self_presence {
-        let mut own = self_presence_for(own, session, requested_nick != actual_nick);
+    out.extend(occupants_for(cache, session));
+    if let Some(own) = cache.self_presence.as_ref().and_then(|s| s.element().ok()) {
+        let mut own = self_presence_for(&own, session, requested_nick != actual_nick);
         with_own_availability(&mut own, payload);
-        out.push(deliver(own));
+        out.push(Action::Deliver {
+            to: session.clone(),
+            stanza: own,
+        });
     }
     let selection = select_history(&cache.history, history, limits.default, limits.max, now);
     if selection.missing > 0 && limits.from_archive {
@@ -71,13 +69,39 @@ pub fn replay_for(
         });
     }
     for entry in cache.history.iter().skip(selection.start) {
-        out.push(deliver(addressed(&entry.stanza, session)));
+        out.push(Action::DeliverShared {
+            to: session.clone(),
+            stanza: entry.stanza.clone(),
+            extra: entry.extra(&account, room),
+        });
     }
-    out.push(deliver(match &cache.subject {
-        Some(subject) => addressed(subject, session),
-        None => empty_subject(room, session),
-    }));
+    out.push(match &cache.subject {
+        Some(subject) => Action::DeliverShared {
+            to: session.clone(),
+            stanza: subject.clone(),
+            extra: Vec::new(),
+        },
+        None => Action::Deliver {
+            to: session.clone(),
+            stanza: empty_subject(room, session),
+        },
+    });
     out
+}
+
+/// The cached occupants' presences, each for session `to` (shared, nothing copied).
+pub fn occupants_for<'a>(
+    cache: &'a RoomCache,
+    to: &'a FullJid,
+) -> impl Iterator<Item = Action> + 'a {
+    cache
+        .occupants
+        .values()
+        .map(move |presence| Action::DeliverShared {
+            to: to.clone(),
+            stanza: presence.clone(),
+            extra: Vec::new(),
+        })
 }
 
 /// A copy of `stanza` addressed to `to`.

@@ -14,6 +14,7 @@ use minidom::Element;
 
 use super::account::Join;
 use super::muc::{self, NS_CLIENT, NS_MUC_USER};
+use super::shared::Shared;
 use super::{occupant_jid, replay, xml, Action};
 
 /// What the sessions joined before the rejoin were told, while the room re-tells it.
@@ -23,7 +24,7 @@ pub struct Resync {
     pub sessions: BTreeSet<FullJid>,
     /// Occupants as they were before the rejoin; each leaves this map when the room
     /// announces it again, and those left over when the self-presence arrives are gone.
-    pub before: BTreeMap<String, Element>,
+    pub before: BTreeMap<String, Shared>,
 }
 
 /// Starts a quiet rejoin: remembers who is joined and what they know, and empties the
@@ -37,12 +38,14 @@ pub fn start(join: &mut Join) {
 
 /// Forwards an occupant's presence that arrived during a rejoin: to every joined session,
 /// except the sessions that already had exactly this presence.
-pub fn occupant_presence(join: &mut Join, nick: &str, stanza: &Element, out: &mut Vec<Action>) {
-    let unchanged = join
-        .resync
-        .as_mut()
-        .and_then(|r| r.before.remove(nick))
-        .is_some_and(|old| old == *stanza);
+pub fn occupant_presence(join: &mut Join, nick: &str, out: &mut Vec<Action>) {
+    // The room's presence is cached (interned, without `to`) before this is called: compare
+    // the cached copies. One that could not be cached (over the limit) counts as news.
+    let old = join.resync.as_mut().and_then(|r| r.before.remove(nick));
+    let unchanged = match (old, join.cache.occupants.get(nick)) {
+        (Some(old), Some(new)) => old == *new,
+        _ => false,
+    };
     forward(join, unchanged, out);
 }
 
@@ -96,7 +99,10 @@ pub fn occupants_gone(join: &mut Join, room: &BareJid, out: &mut Vec<Action>) {
             NS_CLIENT,
             &[("type", "unavailable"), ("from", from.as_str())],
         );
-        let affiliation = muc::muc_user(&old)
+        let old = old.element().ok();
+        let affiliation = old
+            .as_ref()
+            .and_then(muc::muc_user)
             .and_then(|x| x.get_child("item", NS_MUC_USER))
             .and_then(|i| i.attr("affiliation"))
             .unwrap_or("none");

@@ -1,47 +1,117 @@
 //! What the account knows about one room from the room's own traffic: who is there, its own
 //! presence, the subject and a bounded window of discussion history for late sessions.
+//!
+//! The stanzas themselves live once per host in the [`Interner`] (other accounts in the same
+//! room hold the same ones); an account's cache holds references plus what is its own: the
+//! nick index, the history's arrival times, its archive ids and byte counts. Limits are kept
+//! per account, exactly as if every account held its own copies.
 
 use std::collections::{BTreeMap, VecDeque};
 
-use minidom::Element;
+use jid::{BareJid, FullJid};
+use minidom::{Element, Node};
 
-use super::time::Millis;
-use super::xml;
+use super::archive::NS_SID;
+use super::muc::NS_DELAY;
+use super::shared::{Interner, Shared};
+use super::time::{self, Millis};
+use super::xml::{self, Omit};
 
-/// One groupchat message kept for replay, with when it arrived (for `<delay/>` and `seconds`).
+/// One groupchat message kept for replay.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry {
-    pub stanza: Element,
+    /// The message as the room sent it, without `to` and without the account's archive id.
+    pub stanza: Shared,
+    /// The id the account's archive gave it (its trailing `<stanza-id by=account/>`), if any.
+    pub archive_id: Option<Box<str>>,
+    /// When it was sent: the room's `<delay/>` stamp, else when it arrived.
     pub received: Millis,
+    /// Its size as replayed to the account (with `to`, the archive id and the `<delay/>`),
+    /// counted against `minimix_history_max_bytes` and a request's `maxchars`.
     pub bytes: usize,
+}
+
+impl HistoryEntry {
+    /// What a replay appends to the shared part for `account`: its archive id, then the
+    /// `<delay/>` stamped when the message arrived live (in that order, as they arrived).
+    pub fn extra(&self, account: &BareJid, room: &BareJid) -> Vec<Element> {
+        let mut extra = Vec::new();
+        if let Some(id) = &self.archive_id {
+            extra.push(xml::element(
+                "stanza-id",
+                NS_SID,
+                &[("by", account.as_str()), ("id", id)],
+            ));
+        }
+        if !self.stanza.has_delay() {
+            extra.push(xml::element(
+                "delay",
+                NS_DELAY,
+                &[
+                    ("from", room.as_str()),
+                    ("stamp", &time::format_datetime(self.received)),
+                ],
+            ));
+        }
+        extra
+    }
+
+    /// The account archive's id of this message, wherever it sits in the stanza.
+    pub fn archive_id_for(&self, account: &BareJid) -> Option<String> {
+        if let Some(id) = &self.archive_id {
+            return Some(id.to_string());
+        }
+        let el = self.stanza.element().ok()?;
+        super::archive::archive_id(&el, account).map(str::to_owned)
+    }
+
+    /// The message as a session `to` gets it in a replay.
+    pub fn materialize(&self, to: &FullJid, room: &BareJid) -> Option<Element> {
+        self.stanza
+            .materialize(to, &self.extra(&to.to_bare(), room))
+            .ok()
+    }
 }
 
 /// Cached room state, filled only by stanzas the room sent to the account.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct RoomCache {
-    /// Other occupants' current presences by nick, as the room sent them.
-    pub occupants: BTreeMap<String, Element>,
-    /// The room's latest presence about the account itself (status 110).
-    pub self_presence: Option<Element>,
-    /// The latest subject message (possibly an empty `<subject/>`).
-    pub subject: Option<Element>,
+    /// Other occupants' current presences by nick, as the room sent them (without `to`).
+    pub occupants: BTreeMap<String, Shared>,
+    /// The room's latest presence about the account itself (status 110), without `to`.
+    pub self_presence: Option<Shared>,
+    /// The latest subject message (possibly an empty `<subject/>`), without `to`.
+    pub subject: Option<Shared>,
     /// Discussion history, oldest first.
     pub history: VecDeque<HistoryEntry>,
     history_bytes: usize,
 }
 
+/// Only `to` differs between the accounts receiving one presence or subject.
+const WITHOUT_TO: Omit = Omit {
+    to: true,
+    last_node: false,
+};
+
 impl RoomCache {
     /// Records or replaces an occupant's presence. Returns false when the per-room limit
     /// would be exceeded (the presence is still forwarded, just not cached).
-    pub fn set_occupant(&mut self, nick: &str, presence: Element, max: usize) -> bool {
+    pub fn set_occupant(
+        &mut self,
+        shared: &mut Interner,
+        nick: &str,
+        presence: &Element,
+        max: usize,
+    ) -> bool {
         if let Some(slot) = self.occupants.get_mut(nick) {
-            *slot = presence;
+            *slot = shared.intern(presence, WITHOUT_TO);
             return true;
         }
         if self.occupants.len() >= max {
             return false;
         }
-        self.occupants.insert(nick.to_owned(), presence);
+        let entry = shared.intern(presence, WITHOUT_TO);
+        self.occupants.insert(nick.to_owned(), entry);
         true
     }
 
@@ -49,21 +119,56 @@ impl RoomCache {
         self.occupants.remove(nick);
     }
 
-    /// Appends a message to the history window, evicting the oldest beyond the limits.
+    /// Records the room's latest presence about the account itself.
+    pub fn set_self_presence(&mut self, shared: &mut Interner, presence: &Element) {
+        self.self_presence = Some(shared.intern(presence, WITHOUT_TO));
+    }
+
+    /// Records the room's latest subject message.
+    pub fn set_subject(&mut self, shared: &mut Interner, subject: &Element) {
+        self.subject = Some(shared.intern(subject, WITHOUT_TO));
+    }
+
+    /// Appends a message to the history window, evicting the oldest beyond the limits. Its
+    /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`.
     pub fn push_history(
         &mut self,
-        stanza: Element,
-        received: Millis,
+        shared: &mut Interner,
+        stanza: &Element,
+        room: &BareJid,
+        now: Millis,
         max_messages: usize,
         max_bytes: usize,
     ) {
-        let bytes = xml::serialized_len(&stanza);
-        if max_messages == 0 || bytes > max_bytes {
+        if max_messages == 0 {
+            return;
+        }
+        let to = stanza.attr("to");
+        let archive_id = to.and_then(|account| trailing_archive_id(stanza, account));
+        let entry = shared.intern(
+            stanza,
+            Omit {
+                to: true,
+                last_node: archive_id.is_some(),
+            },
+        );
+        let received = if entry.has_delay() {
+            stanza
+                .get_child("delay", NS_DELAY)
+                .and_then(|d| d.attr("stamp"))
+                .and_then(time::parse_datetime)
+                .unwrap_or(now)
+        } else {
+            now
+        };
+        let bytes = replayed_len(&entry, to, archive_id, room);
+        if bytes > max_bytes {
             return;
         }
         self.history_bytes += bytes;
         self.history.push_back(HistoryEntry {
-            stanza,
+            stanza: entry,
+            archive_id: archive_id.map(Into::into),
             received,
             bytes,
         });
@@ -77,5 +182,123 @@ impl RoomCache {
 
     pub fn history_bytes(&self) -> usize {
         self.history_bytes
+    }
+}
+
+/// The id of the account archive's `<stanza-id by=account id=…/>` when it is the stanza's
+/// last node and has exactly that shape (mod_mam appends it to each account's copy); only
+/// then is it kept apart from the shared part.
+fn trailing_archive_id<'a>(stanza: &'a Element, account: &str) -> Option<&'a str> {
+    let Some(Node::Element(last)) = stanza.nodes().last() else {
+        return None;
+    };
+    if !last.is("stanza-id", NS_SID)
+        || last.attrs().len() != 2
+        || last.attr("by") != Some(account)
+        || last.nodes().next().is_some()
+    {
+        return None;
+    }
+    last.attr("id")
+}
+
+/// The length of a history entry as replayed: the shared text, plus ` to='…'`, the archive
+/// id and the `<delay/>`, each as [`xml::write_compact`] writes them.
+fn replayed_len(
+    entry: &Shared,
+    to: Option<&str>,
+    archive_id: Option<&str>,
+    room: &BareJid,
+) -> usize {
+    let attr = |name: &str, value: &str| 1 + name.len() + 2 + xml::escaped_attr_len(value) + 1;
+    let mut len = entry.len();
+    if let Some(to) = to {
+        len += attr("to", to);
+    }
+    if let (Some(id), Some(account)) = (archive_id, to) {
+        len += "<stanza-id".len()
+            + attr("xmlns", NS_SID)
+            + attr("by", account)
+            + attr("id", id)
+            + "/>".len();
+    }
+    if !entry.has_delay() {
+        len += "<delay".len()
+            + attr("xmlns", NS_DELAY)
+            + attr("from", room.as_str())
+            + attr("stamp", "2000-01-01T00:00:00Z")
+            + "/>".len();
+    }
+    len
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn el(s: &str) -> Element {
+        s.parse().unwrap()
+    }
+
+    /// The byte count is exactly the replayed stanza's length as the compact writer writes it.
+    #[test]
+    fn history_bytes_are_the_replayed_length() {
+        let room: BareJid = "r@muc.h".parse().unwrap();
+        let mut shared = Interner::default();
+        let mut cache = RoomCache::default();
+        let msg = el("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h' id='x&amp;1'>\
+             <body>hi &lt;there&gt;</body><stanza-id xmlns='urn:xmpp:sid:0' by='a@h' id='arch-1'/></message>");
+        cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, 10, 10_000);
+        let entry = &cache.history[0];
+        assert_eq!(entry.archive_id.as_deref(), Some("arch-1"));
+        let to: FullJid = "a@h"
+            .parse::<BareJid>()
+            .unwrap()
+            .with_resource_str("r")
+            .unwrap();
+        let replayed = entry.materialize(&to, &room).unwrap();
+        let mut text = String::new();
+        xml::write_compact(&replayed, Omit::default(), &mut text);
+        // The replay is addressed to the session, the count to the account ("a@h").
+        assert_eq!(entry.bytes + "/r".len(), text.len(), "{text}");
+        assert_eq!(cache.history_bytes(), entry.bytes);
+        // The archive id and the delay come back in the order they arrived.
+        let names: Vec<&str> = replayed.children().map(|c| c.name()).collect();
+        assert_eq!(names, ["body", "stanza-id", "delay"]);
+    }
+
+    #[test]
+    fn two_accounts_share_one_entry_but_keep_their_archive_ids() {
+        let room: BareJid = "r@muc.h".parse().unwrap();
+        let mut shared = Interner::default();
+        let (mut a, mut b) = (RoomCache::default(), RoomCache::default());
+        for (cache, account) in [(&mut a, "a@h"), (&mut b, "b@h")] {
+            let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='{account}'>\
+                 <body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='{account}' id='{account}-1'/></message>"));
+            cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, 10, 10_000);
+        }
+        assert_eq!(shared.len(), 1);
+        assert_eq!(a.history[0].stanza.id(), b.history[0].stanza.id());
+        assert_eq!(b.history[0].archive_id.as_deref(), Some("b@h-1"));
+    }
+
+    #[test]
+    fn limits_stay_per_account() {
+        let room: BareJid = "r@muc.h".parse().unwrap();
+        let mut shared = Interner::default();
+        let mut cache = RoomCache::default();
+        for i in 0..10 {
+            let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'><body>{i}</body></message>"));
+            cache.push_history(&mut shared, &msg, &room, 1, 3, 10_000);
+        }
+        assert_eq!(cache.history.len(), 3);
+        assert_eq!(
+            cache.history.iter().map(|h| h.bytes).sum::<usize>(),
+            cache.history_bytes()
+        );
+        let p = el("<presence xmlns='jabber:client' from='r@muc.h/x' to='a@h'/>");
+        assert!(cache.set_occupant(&mut shared, "x", &p, 1));
+        assert!(!cache.set_occupant(&mut shared, "y", &p, 1));
+        assert!(cache.set_occupant(&mut shared, "x", &p, 1));
     }
 }

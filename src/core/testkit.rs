@@ -32,6 +32,26 @@ pub fn bare(s: &str) -> BareJid {
     s.parse().expect("a bare JID")
 }
 
+/// The outcome with every `DeliverShared` turned into the `Deliver` it stands for (the cached
+/// stanza addressed, extras appended), for checks that read delivered stanzas.
+pub fn materialized(outcome: &Outcome) -> Outcome {
+    let actions = outcome
+        .actions
+        .iter()
+        .map(|a| match a {
+            Action::DeliverShared { to, stanza, extra } => Action::Deliver {
+                to: to.clone(),
+                stanza: stanza.materialize(to, extra).expect("cached stanza parses"),
+            },
+            other => other.clone(),
+        })
+        .collect();
+    Outcome {
+        verdict: outcome.verdict,
+        actions,
+    }
+}
+
 /// One host's core plus a clock the test moves by hand.
 pub struct World {
     pub mm: Minimix,
@@ -61,6 +81,11 @@ impl Step {
                 {
                     Some(stanza.clone())
                 }
+                Action::DeliverShared {
+                    to: t,
+                    stanza,
+                    extra,
+                } if *t == to => Some(stanza.materialize(t, extra).expect("cached stanza parses")),
                 Action::Forward { to: t } if *t == to => {
                     let mut s = self.input.clone().expect("Forward needs an input stanza");
                     super::xml::set_attr(&mut s, "to", t.as_str());
@@ -78,9 +103,10 @@ impl Step {
             .actions
             .iter()
             .filter_map(|a| match a {
-                Action::Deliver { to, .. } | Action::Carbon { to, .. } | Action::Forward { to } => {
-                    Some(to.to_string())
-                }
+                Action::Deliver { to, .. }
+                | Action::DeliverShared { to, .. }
+                | Action::Carbon { to, .. }
+                | Action::Forward { to } => Some(to.to_string()),
                 _ => None,
             })
             .collect();

@@ -1077,8 +1077,7 @@ fn late_session_asking_for_more_history_than_the_buffer_holds_gets_the_rest_from
         "oldest first, without what the buffer replays"
     );
     // The order of the replay: presences, self, [archive], buffer, subject.
-    let kinds: Vec<&str> = step
-        .outcome
+    let kinds: Vec<&str> = super::testkit::materialized(&step.outcome)
         .actions
         .iter()
         .map(|a| match a {
