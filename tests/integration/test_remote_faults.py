@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import re
 import time
-from xml.sax.saxutils import quoteattr
 
 import pytest
 
 from conftest import start_s2s_pair
 from s2s_pair import LOCAL_HOST, PLAIN_HOST, REMOTE_MUC, S2SPair
 from xmpp_client import (
-    NS_MUC,
     NS_MUC_USER,
     NS_STANZAS,
     Client,
