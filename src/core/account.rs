@@ -130,6 +130,8 @@ pub struct Account {
     pub bookmarks: BTreeMap<jid::BareJid, Element>,
     /// When its sessions' recent join requests came (the last minute's, bounded by the limit).
     pub recent_joins: VecDeque<Millis>,
+    /// Joins that timed out, whose late answers are dropped (see `abandoned`).
+    pub abandoned: BTreeMap<jid::BareJid, super::abandoned::Abandoned>,
 }
 
 impl Account {
@@ -139,5 +141,6 @@ impl Account {
             && self.pending_iqs.is_empty()
             && self.bookmarks.is_empty()
             && self.recent_joins.is_empty()
+            && self.abandoned.is_empty()
     }
 }

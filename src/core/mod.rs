@@ -21,6 +21,7 @@
 //! Timers follow quinn's naming: after any call, [`Minimix::poll_timeout`] says when
 //! [`Minimix::handle_timeout`] wants to run next.
 
+mod abandoned;
 pub mod account;
 pub mod action;
 pub mod archive;
@@ -45,6 +46,8 @@ pub mod time;
 mod timeouts;
 pub mod xml;
 
+#[cfg(test)]
+mod abandoned_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -110,12 +113,12 @@ impl Minimix {
                 self.handle_client_message(now, session, stanza)
             }
             Input::ClientIq { session, stanza } => self.handle_client_iq(now, session, stanza),
-            Input::RoomPresence { account, stanza } => {
-                self.handle_room_presence(now, account, stanza)
-            }
-            Input::RoomMessage { account, stanza } => {
-                self.handle_room_message(now, account, stanza)
-            }
+            Input::RoomPresence { account, stanza } => self
+                .late_answer(now, &account, &stanza)
+                .unwrap_or_else(|| self.handle_room_presence(now, account, stanza)),
+            Input::RoomMessage { account, stanza } => self
+                .late_answer(now, &account, &stanza)
+                .unwrap_or_else(|| self.handle_room_message(now, account, stanza)),
             Input::RoomIq { account, stanza } => self.handle_room_iq(now, account, stanza),
             Input::SessionClosed { session } => self.handle_session_closed(now, session),
             Input::BookmarkPublished {
@@ -161,10 +164,13 @@ impl Minimix {
         self.accounts.iter()
     }
 
-    /// Whether this stanza's sender is a room the account is in or joining: the hot-path
-    /// question the bridge asks before converting a whole stanza.
+    /// Whether this stanza's sender is a room the account is in or joining (or whose abandoned
+    /// join may still answer late): the hot-path question the bridge asks before converting a
+    /// whole stanza.
     pub fn tracks(&self, account: &BareJid, room: &BareJid) -> bool {
-        self.join(account, room).is_some()
+        self.accounts
+            .get(account)
+            .is_some_and(|a| a.rooms.contains_key(room) || a.abandoned.contains_key(room))
     }
 
     /// Whether mod_mam should keep this message in the account's own archive: groupchat from
@@ -176,7 +182,8 @@ impl Minimix {
         from: &jid::Jid,
         stanza_type: Option<&str>,
     ) -> bool {
-        stanza_type == Some("groupchat") && self.tracks(account, &from.to_bare())
+        // Not a late answer to an abandoned join: that is nobody's history.
+        stanza_type == Some("groupchat") && self.join(account, &from.to_bare()).is_some()
     }
 
     /// The host's shared cached stanzas (for statistics and memory figures).

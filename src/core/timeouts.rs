@@ -22,7 +22,10 @@ impl Minimix {
         let (join_timeout, leave_after) = (self.config.join_timeout_ms, self.config.leave_after_ms);
         let ping_interval = self.config.ping_interval_ms;
         let mut seq = self.seq;
+        let max_rooms = self.config.max_rooms;
         for (account, acct) in self.accounts.iter_mut() {
+            super::abandoned::expire(acct, now, &mut note);
+            let mut gave_up = Vec::new();
             acct.rooms.retain(|room, join| {
                 if join.phase == Phase::Joined {
                     // XEP-0410 liveness: is the account still in the room?
@@ -83,6 +86,7 @@ impl Minimix {
                                 account: account.clone(),
                             });
                         }
+                        gave_up.push(room.clone());
                         return false;
                     }
                     Phase::Joining { since } => note(since + join_timeout),
@@ -113,6 +117,10 @@ impl Minimix {
                 }
                 true
             });
+            for room in gave_up {
+                super::abandoned::abandon(acct, room, now, join_timeout, max_rooms);
+                note(now + join_timeout);
+            }
             while acct
                 .recent_joins
                 .front()

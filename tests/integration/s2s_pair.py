@@ -1,7 +1,9 @@
 """Two real Prosody servers joined by real s2s on loopback, for remote rooms.
 
 * ``local``: the usual rig server WITH mod_minimix (alice and bob on
-  ``a.localhost``), plus s2s.
+  ``a.localhost``), plus s2s, and ``plain.a.localhost`` WITHOUT the module (paul:
+  a plain XEP-0045 client on the same server, reaching remote rooms over the same
+  s2s link; what he sees is what a directly joined client would).
 * ``remote``: the same Prosody binary WITHOUT the module, in its own temp dir
   with its own c2s and s2s ports, hosting ``remote.localhost`` (frank and grace,
   plain XEP-0045 clients that see exactly what the room does) and the MUC
@@ -17,14 +19,16 @@ asynchronously, in a later turn of the local server's event loop.
 
 from __future__ import annotations
 
-from prosody_server import ProsodyError, ProsodyServer
+from prosody_server import ALL_VIRTUAL_HOSTS, ProsodyError, ProsodyServer
 from xmpp_client import Client
 
 PASSWORD = "pw"
 LOCAL_HOST = "a.localhost"
+# Under a.localhost, so the remote server's one s2s route (the a.localhost zone) reaches it.
+PLAIN_HOST = "plain.a.localhost"
 REMOTE_HOST = "remote.localhost"
 REMOTE_MUC = "rooms.remote.localhost"
-LOCAL_USERS = {"alice": LOCAL_HOST, "bob": LOCAL_HOST}
+LOCAL_USERS = {"alice": LOCAL_HOST, "bob": LOCAL_HOST, "paul": PLAIN_HOST}
 REMOTE_USERS = {"frank": REMOTE_HOST, "grace": REMOTE_HOST}
 
 
@@ -35,7 +39,13 @@ class S2SPair:
     options); ``remote_muc_extra`` into the remote MUC component."""
 
     def __init__(self, module_dir: str, *, local_extra: str = "", remote_muc_extra: str = ""):
-        self.local = ProsodyServer(with_module=True, module_dir=module_dir, s2s=True, global_extra=local_extra)
+        self.local = ProsodyServer(
+            with_module=True,
+            module_dir=module_dir,
+            s2s=True,
+            global_extra=local_extra,
+            virtual_hosts=ALL_VIRTUAL_HOSTS + (PLAIN_HOST,),
+        )
         self.remote = ProsodyServer(
             with_module=False,
             s2s=True,
