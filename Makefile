@@ -1,5 +1,6 @@
 # mod_minimix — build, install, test. See README.md.
 
+# The Lua the module is built for: Prosody's interpreter (Debian's 0.12 and 13: 5.4).
 LUA_VERSION ?= 5.4
 PROSODY ?= prosody
 PROSODYCTL ?= prosodyctl
@@ -7,47 +8,82 @@ PYTHON ?= python3
 CARGO ?= cargo
 PREFIX ?= /usr/local
 DESTDIR ?=
-# Where Prosody looks for community modules (plugin_paths); install puts mod_minimix/ inside.
+# Where Prosody looks for community modules; install puts mod_minimix/ inside. Under
+# PREFIX=/usr this is Debian's own plugin directory (found without plugin_paths); under
+# /usr/local add it to plugin_paths.
 MODULE_DIR ?= $(PREFIX)/lib/prosody/modules
 
+SUPPORTED_LUA := 5.1 5.2 5.3 5.4 jit
+ifeq ($(filter $(LUA_VERSION),$(SUPPORTED_LUA)),)
+$(error LUA_VERSION=$(LUA_VERSION): expected one of $(SUPPORTED_LUA))
+endif
 ifeq ($(LUA_VERSION),jit)
 LUA_FEATURE := luajit
 LUA := luajit
+LUA_NAME := luajit
 else
 LUA_FEATURE := lua$(subst .,,$(LUA_VERSION))
 LUA := lua$(LUA_VERSION)
+LUA_NAME := lua$(LUA_VERSION)
 endif
 
 BUILD := build
+# One output directory per Lua (build/lua5.4, build/lua5.3, build/luajit...), so builds
+# for different Luas never replace each other; install and the tests take LUA_VERSION's.
+OUT := $(BUILD)/$(LUA_NAME)
 LIB := target/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
-.PHONY: all build install test test-rust test-lua integration-test integration-test-13 soak demo lint bench bench-micro bench-e2e bench-profile fuzz clean
+# Prosody's library tree the busted specs load util.stanza etc. from: Debian's for 5.4
+# (its C modules are built for 5.4 only); for 5.2/5.3, Prosody 13 built from Debian's
+# source for that Lua by tests/prosody-source.sh.
+ifeq ($(LUA_VERSION),5.4)
+PROSODY_SOURCE_DIR ?= /usr/lib/prosody
+else
+PROSODY_FOR_LUA := $(BUILD)/prosody13-$(LUA_NAME)
+PROSODY_SOURCE_DIR ?= $(CURDIR)/$(PROSODY_FOR_LUA)/lib/prosody
+endif
+
+.PHONY: all build check-lib install test test-rust test-lua test-packaging integration-test integration-test-13 \
+	integration-test-lua soak demo lint bench bench-micro bench-e2e bench-profile fuzz dist distcheck deb clean
 
 all: build
 
 build:
 	$(CARGO) build --release --no-default-features --features $(LUA_FEATURE)
-	mkdir -p $(BUILD)
-	cp $(LIB) $(BUILD)/minimix.so
-	cp lua/mod_minimix.lua $(BUILD)/mod_minimix.lua
+	mkdir -p $(OUT)
+	cp $(LIB) $(OUT)/minimix.so
+	cp lua/mod_minimix.lua $(OUT)/mod_minimix.lua
 
-# Installs DESTDIR/MODULE_DIR/mod_minimix/{mod_minimix.lua,minimix.so}: with
-# plugin_paths = { "MODULE_DIR" } and modules_enabled = { "minimix" } Prosody loads it.
+# The library loads in LUA_VERSION's interpreter and says it was built for it.
+check-lib: build
+	$(LUA) tests/check_lib.lua $(OUT)/minimix.so
+
+# Installs DESTDIR/MODULE_DIR/mod_minimix/{mod_minimix.lua,minimix.so} for LUA_VERSION:
+# with MODULE_DIR in plugin_paths (or the default PREFIX=/usr on Debian) and
+# modules_enabled = { "minimix" } Prosody loads it.
 install: build
 	install -d $(DESTDIR)$(MODULE_DIR)/mod_minimix
-	install -m 644 $(BUILD)/mod_minimix.lua $(DESTDIR)$(MODULE_DIR)/mod_minimix/mod_minimix.lua
-	install -m 755 $(BUILD)/minimix.so $(DESTDIR)$(MODULE_DIR)/mod_minimix/minimix.so
-	@echo "Installed into $(DESTDIR)$(MODULE_DIR)/mod_minimix. Restart Prosody (a module reload does not replace a loaded .so)."
+	install -m 644 $(OUT)/mod_minimix.lua $(DESTDIR)$(MODULE_DIR)/mod_minimix/mod_minimix.lua
+	install -m 755 $(OUT)/minimix.so $(DESTDIR)$(MODULE_DIR)/mod_minimix/minimix.so
+	@echo "Installed into $(DESTDIR)$(MODULE_DIR)/mod_minimix (built for $(LUA_NAME)). Restart Prosody (a module reload does not replace a loaded .so)."
 
-test: test-rust test-lua integration-test
+test: test-rust test-lua integration-test test-packaging
 
 test-rust:
 	$(CARGO) test --no-default-features
 
 test-lua: build
-	$(LUA) /usr/bin/busted --lua=$(LUA) spec
+ifneq ($(filter $(LUA_VERSION),5.1 jit),)
+	@echo "No Prosody library tree for $(LUA_NAME) can be built here (Prosody 13 needs Lua 5.2+," >&2; \
+	 echo "Debian's 0.12 C modules are 5.4-only): the specs need util.stanza. 'make check-lib LUA_VERSION=$(LUA_VERSION)' checks the build loads." >&2; \
+	 exit 1
+endif
+ifdef PROSODY_FOR_LUA
+	sh tests/prosody-source.sh $(LUA_VERSION) $(PROSODY_FOR_LUA) >/dev/null
+endif
+	MINIMIX_BUILD_DIR=$(OUT) PROSODY_SOURCE_DIR=$(PROSODY_SOURCE_DIR) $(LUA) /usr/bin/busted --lua=$(LUA) spec
 
 integration-test: build
 	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
@@ -100,7 +136,7 @@ bench-micro: build
 	mkdir -p $(BENCH_OUT)
 	$(CARGO) bench --no-default-features --bench core -- --quick > $(BENCH_OUT)/core-bench.txt
 	cat $(BENCH_OUT)/core-bench.txt
-	$(LUA) bench/lua/bridge_bench.lua --lib $(BUILD)/minimix.so --json $(BENCH_OUT)/bridge.json
+	$(LUA) bench/lua/bridge_bench.lua --lib $(OUT)/minimix.so --json $(BENCH_OUT)/bridge.json
 
 # Two real Prosody servers (module / plain), paired rounds; see bench/e2e.py --help.
 bench-e2e: build

@@ -15,16 +15,46 @@ if module:get_host_type() ~= "local" then
 		.." (add \"minimix\" to the VirtualHost's or the global modules_enabled)");
 end
 
+-- The interpreter Prosody runs on, named as the native library names its build.
+local running_lua = type(jit) == "table" and "LuaJIT" or _VERSION;
+
+-- Which Lua a minimix.so was built for, from the marker the bridge embeds (nil if none).
+local function built_for(path)
+	local file = io.open(path, "rb");
+	if not file then return nil; end
+	local found, tail = nil, "";
+	repeat
+		local chunk = file:read(65536);
+		if chunk then
+			found = (tail..chunk):match("minimix%-built%-for=([%w%. ]+);");
+			tail = chunk:sub(-64);
+		end
+	until found or not chunk;
+	file:close();
+	return found;
+end
+
+local function wrong_lua_message(path, built)
+	local lua_version = running_lua == "LuaJIT" and "jit" or running_lua:match("^Lua (.+)$") or "?";
+	return ("mod_minimix: %s was built for %s but this Prosody runs on %s; "
+		.."rebuild and reinstall it with make LUA_VERSION=%s install (or install the package built for %s)"):format(
+		path, built, running_lua, lua_version, running_lua);
+end
+
 -- Load the native core from this module's own directory.
 local library_path = module:get_directory().."/minimix.so";
 local open_library, load_error = package.loadlib(library_path, "luaopen_minimix");
 if not open_library then
+	-- A build for another Lua does not link ("undefined symbol: lua_..."): say so plainly.
+	local built = built_for(library_path);
+	if built and built ~= running_lua then
+		error(wrong_lua_message(library_path, built));
+	end
 	error("mod_minimix: cannot load the native library "..library_path..": "..tostring(load_error));
 end
 local native = open_library();
-if native.lua_version ~= _VERSION then
-	error(("mod_minimix: %s was built for %s but Prosody runs %s; rebuild with make LUA_VERSION=..."):format(
-		library_path, tostring(native.lua_version), _VERSION));
+if native.lua_version ~= running_lua then
+	error(wrong_lua_message(library_path, tostring(native.lua_version)));
 end
 native.init(st.stanza_mt, new_logger("minimix"));
 

@@ -18,7 +18,7 @@ local function load_shim(opts)
 		options = opts.options or {};
 	};
 	function fake:get_host_type() return opts.host_type or "local"; end
-	function fake:get_directory() return "build"; end
+	function fake:get_directory() return opts.directory or os.getenv("MINIMIX_BUILD_DIR") or "build/lua5.4"; end
 	function fake:hook(name, fn, prio) self.hooks[name] = { fn = fn, prio = prio }; end
 	function fake:send(stanza) table.insert(self.sent, stanza); end
 	function fake:log(level, fmt, ...) table.insert(self.logs, { level, fmt:format(...) }); end
@@ -94,6 +94,26 @@ package.loaded["core.usermanager"] = { users = function () return function () en
 describe("mod_minimix shim", function ()
 	it("refuses to load on a component", function ()
 		assert.has_error(function () load_shim({ host_type = "component" }); end);
+	end);
+
+	it("refuses a library built for another Lua, naming both and how to rebuild", function ()
+		-- A build for another Lua fails to link with a bare "undefined symbol": the shim finds
+		-- the build's marker in the file instead. This stand-in has the marker but no ELF.
+		local running = type(jit) == "table" and "LuaJIT" or _VERSION;
+		local other = running == "Lua 5.1" and "Lua 5.4" or "Lua 5.1";
+		local dir = os.tmpname();
+		os.remove(dir);
+		assert(os.execute("mkdir " .. dir));
+		local file = assert(io.open(dir .. "/minimix.so", "wb"));
+		file:write(("\127ELF" .. ("\0"):rep(70000) .. "minimix-built-for=%s;" .. ("\0"):rep(100)):format(other));
+		file:close();
+		local ok, err = pcall(load_shim, { directory = dir });
+		os.remove(dir .. "/minimix.so");
+		os.remove(dir);
+		assert.is_false(ok);
+		assert.matches(dir .. "/minimix.so was built for " .. other .. " but this Prosody runs on " .. running, err, 1, true);
+		local make_arg = running == "LuaJIT" and "jit" or running:match("%d.%d");
+		assert.matches("make LUA_VERSION=" .. make_arg .. " install", err, 1, true);
 	end);
 
 	it("refuses invalid options with a clear error", function ()
