@@ -38,10 +38,10 @@ TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 # Prosody's library tree the busted specs load util.stanza etc. from: Debian's for 5.4
 # (its C modules are built for 5.4 only); for 5.2/5.3, Prosody 13 built from Debian's
 # source for that Lua by tests/prosody-source.sh.
+PROSODY_FOR_LUA := $(BUILD)/prosody13-$(LUA_NAME)
 ifeq ($(LUA_VERSION),5.4)
 PROSODY_SOURCE_DIR ?= /usr/lib/prosody
 else
-PROSODY_FOR_LUA := $(BUILD)/prosody13-$(LUA_NAME)
 PROSODY_SOURCE_DIR ?= $(CURDIR)/$(PROSODY_FOR_LUA)/lib/prosody
 endif
 
@@ -80,7 +80,7 @@ ifneq ($(filter $(LUA_VERSION),5.1 jit),)
 	 echo "Debian's 0.12 C modules are 5.4-only): the specs need util.stanza. 'make check-lib LUA_VERSION=$(LUA_VERSION)' checks the build loads." >&2; \
 	 exit 1
 endif
-ifdef PROSODY_FOR_LUA
+ifneq ($(LUA_VERSION),5.4)
 	sh tests/prosody-source.sh $(LUA_VERSION) $(PROSODY_FOR_LUA) >/dev/null
 endif
 	MINIMIX_BUILD_DIR=$(OUT) PROSODY_SOURCE_DIR=$(PROSODY_SOURCE_DIR) $(LUA) /usr/bin/busted --lua=$(LUA) spec
@@ -100,6 +100,16 @@ integration-test-13: build
 	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) PROSODY=$(CURDIR)/$(PROSODY13_DIR)/bin/prosody \
 		PROSODYCTL=$(CURDIR)/$(PROSODY13_DIR)/bin/prosodyctl \
 		$(PYTHON) -m pytest -q tests/integration
+
+# The integration suite against Prosody 13 built from Debian's source for LUA_VERSION
+# (5.2, 5.3; 5.4 too, though Debian's own binaries cover it), the module built for that Lua.
+# INTEGRATION_TESTS picks files (default: all).
+INTEGRATION_TESTS ?= tests/integration
+integration-test-lua: build
+	sh tests/prosody-source.sh $(LUA_VERSION) $(PROSODY_FOR_LUA) >/dev/null
+	$(MAKE) --no-print-directory install LUA_VERSION=$(LUA_VERSION) DESTDIR= MODULE_DIR=$(CURDIR)/$(BUILD)/plugins-$(LUA_NAME)
+	MINIMIX_MODULE_DIR=$(CURDIR)/$(BUILD)/plugins-$(LUA_NAME) PROSODY=$(CURDIR)/$(PROSODY_FOR_LUA)/bin/prosody \
+		PROSODYCTL=$(CURDIR)/$(PROSODY_FOR_LUA)/bin/prosodyctl $(PYTHON) -m pytest -q $(INTEGRATION_TESTS)
 
 # Opt-in soak (not part of `make test`): a real Prosody on loopback, about SOAK_SECONDS + 20 s.
 SOAK_SECONDS ?= 60
@@ -159,3 +169,40 @@ lint:
 clean:
 	$(CARGO) clean
 	rm -rf $(BUILD)
+
+# ---------------------------------------------------------------- source release
+
+# The version of the release: Cargo.toml's package version.
+VERSION := $(shell sed -n 's/^version *= *"\(.*\)"/\1/p' Cargo.toml | head -n 1)
+DIST_NAME := mod_minimix-$(VERSION)
+DIST_TARBALL := $(BUILD)/$(DIST_NAME).tar.gz
+
+# A versioned source tarball that builds offline: the tracked files (as in the working tree)
+# plus every crate Cargo.lock names under vendor/ and a .cargo/config.toml that points cargo
+# at them. Reproducible: sorted, owner 0, mtime of the last commit.
+dist:
+	@git rev-parse --git-dir >/dev/null 2>&1 || { echo "make dist needs a git checkout (it ships the tracked files)" >&2; exit 1; }
+	rm -rf $(BUILD)/dist && mkdir -p $(BUILD)/dist/$(DIST_NAME)/.cargo
+	git ls-files -z | xargs -0 cp --parents -t $(BUILD)/dist/$(DIST_NAME)
+	$(CARGO) vendor --locked --versioned-dirs $(BUILD)/dist/$(DIST_NAME)/vendor \
+		> $(BUILD)/dist/$(DIST_NAME)/.cargo/config.toml
+	grep -q 'directory = "' $(BUILD)/dist/$(DIST_NAME)/.cargo/config.toml
+	sed -i 's|directory = ".*"|directory = "vendor"|' $(BUILD)/dist/$(DIST_NAME)/.cargo/config.toml
+	tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@$$(git log -1 --format=%ct) \
+		-C $(BUILD)/dist -cf - $(DIST_NAME) | gzip -n > $(DIST_TARBALL)
+	rm -rf $(BUILD)/dist
+	@echo "$(DIST_TARBALL): $$(du -h $(DIST_TARBALL) | cut -f1)"
+
+# Unpacks the tarball into a temp dir and, with no network for cargo and an empty CARGO_HOME
+# (no registry cache to fall back on), builds the module, loads it, runs the busted specs
+# and installs into a DESTDIR: the tarball is complete.
+distcheck: dist
+	set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	tar -xzf $(DIST_TARBALL) -C "$$tmp"; \
+	cd "$$tmp/$(DIST_NAME)"; \
+	export CARGO_NET_OFFLINE=true CARGO_HOME="$$tmp/cargo-home"; \
+	$(MAKE) --no-print-directory build check-lib LUA_VERSION=$(LUA_VERSION); \
+	$(MAKE) --no-print-directory test-lua LUA_VERSION=$(LUA_VERSION); \
+	$(MAKE) --no-print-directory install LUA_VERSION=$(LUA_VERSION) DESTDIR="$$tmp/root" PREFIX=/usr; \
+	test -f "$$tmp/root/usr/lib/prosody/modules/mod_minimix/minimix.so"; \
+	echo "distcheck: $(DIST_TARBALL) builds offline, its specs pass, it installs"
