@@ -206,3 +206,16 @@ distcheck: dist
 	$(MAKE) --no-print-directory install LUA_VERSION=$(LUA_VERSION) DESTDIR="$$tmp/root" PREFIX=/usr; \
 	test -f "$$tmp/root/usr/lib/prosody/modules/mod_minimix/minimix.so"; \
 	echo "distcheck: $(DIST_TARBALL) builds offline, its specs pass, it installs"
+
+# The Debian package (debian/), built with dpkg-buildpackage from the release tarball in
+# build/deb/ (offline, vendored crates); the .deb lands in build/deb/. cargo comes from PATH
+# (rustup), see debian/README.source.
+DEB_DIR := $(BUILD)/deb
+deb: dist
+	@test "$$(dpkg-parsechangelog -l debian/changelog -S Version)" = "$(VERSION)" || \
+	  { echo "debian/changelog's version is not Cargo.toml's $(VERSION)" >&2; exit 1; }
+	rm -rf $(DEB_DIR) && mkdir -p $(DEB_DIR)
+	tar -xzf $(DIST_TARBALL) -C $(DEB_DIR)
+	cd $(DEB_DIR)/$(DIST_NAME) && dpkg-buildpackage -us -uc -b
+	rm -rf $(DEB_DIR)/$(DIST_NAME)
+	ls $(DEB_DIR)/*.deb
