@@ -31,7 +31,10 @@ BUILD := build
 # One output directory per Lua (build/lua5.4, build/lua5.3, build/luajit...), so builds
 # for different Luas never replace each other; install and the tests take LUA_VERSION's.
 OUT := $(BUILD)/$(LUA_NAME)
-LIB := target/release/libminimix.so
+# A cargo target directory per Lua too: cargo keeps one cdylib per target directory and
+# would rebuild it at every switch of Lua feature.
+CARGO_TARGET := target/$(LUA_NAME)
+LIB := $(CARGO_TARGET)/release/libminimix.so
 # The plugin tree the integration tests load (make install into the build directory).
 TEST_MODULE_DIR := $(CURDIR)/$(BUILD)/plugins
 
@@ -46,12 +49,12 @@ PROSODY_SOURCE_DIR ?= $(CURDIR)/$(PROSODY_FOR_LUA)/lib/prosody
 endif
 
 .PHONY: all build check-lib install test test-rust test-lua test-packaging integration-test integration-test-13 \
-	integration-test-lua soak demo lint bench bench-micro bench-e2e bench-profile fuzz dist distcheck deb clean
+	integration-test-lua soak demo lint bench bench-micro bench-e2e bench-profile fuzz dist distcheck deb test-deb clean
 
 all: build
 
 build:
-	$(CARGO) build --release --no-default-features --features $(LUA_FEATURE)
+	$(CARGO) build --release --no-default-features --features $(LUA_FEATURE) --target-dir $(CARGO_TARGET)
 	mkdir -p $(OUT)
 	cp $(LIB) $(OUT)/minimix.so
 	cp lua/mod_minimix.lua $(OUT)/mod_minimix.lua
@@ -110,6 +113,17 @@ integration-test-lua: build
 	$(MAKE) --no-print-directory install LUA_VERSION=$(LUA_VERSION) DESTDIR= MODULE_DIR=$(CURDIR)/$(BUILD)/plugins-$(LUA_NAME)
 	MINIMIX_MODULE_DIR=$(CURDIR)/$(BUILD)/plugins-$(LUA_NAME) PROSODY=$(CURDIR)/$(PROSODY_FOR_LUA)/bin/prosody \
 		PROSODYCTL=$(CURDIR)/$(PROSODY_FOR_LUA)/bin/prosodyctl $(PYTHON) -m pytest -q $(INTEGRATION_TESTS)
+
+# make install's layout (DESTDIR/PREFIX/MODULE_DIR) and what a real Prosody makes of the
+# module: loads the installed tree, refuses a build for another Lua (Lua 5.3's) and bad
+# option values with clear log lines, advertises no feature of its own.
+OTHER_LUA_VERSION := 5.3
+test-packaging: build
+	$(MAKE) --no-print-directory build LUA_VERSION=$(OTHER_LUA_VERSION)
+	$(MAKE) --no-print-directory install DESTDIR= MODULE_DIR=$(TEST_MODULE_DIR)
+	MINIMIX_MODULE_DIR=$(TEST_MODULE_DIR) MINIMIX_OTHER_LUA_DIR=$(CURDIR)/$(BUILD)/lua$(OTHER_LUA_VERSION) \
+		PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) \
+		$(PYTHON) -m pytest -q tests/packaging/test_install_layout.py tests/packaging/test_load_refusals.py
 
 # Opt-in soak (not part of `make test`): a real Prosody on loopback, about SOAK_SECONDS + 20 s.
 SOAK_SECONDS ?= 60
@@ -219,3 +233,12 @@ deb: dist
 	cd $(DEB_DIR)/$(DIST_NAME) && dpkg-buildpackage -us -uc -b
 	rm -rf $(DEB_DIR)/$(DIST_NAME)
 	ls $(DEB_DIR)/*.deb
+
+# The .deb installed with dpkg (needs root), then tests/packaging/test_deb.py: Debian's
+# Prosody with no plugin_paths loads it and serves a join; the package is removed again.
+DEB_FILE = $(DEB_DIR)/prosody-mod-minimix_$(VERSION)_$(shell dpkg --print-architecture).deb
+test-deb: deb
+	dpkg -i $(DEB_FILE)
+	status=0; MINIMIX_DEB=$(CURDIR)/$(DEB_FILE) PROSODY=$(PROSODY) PROSODYCTL=$(PROSODYCTL) \
+		$(PYTHON) -m pytest -q tests/packaging/test_deb.py || status=$$?; \
+	dpkg -r prosody-mod-minimix >/dev/null; exit $$status

@@ -49,6 +49,14 @@ def start_server(**kw) -> ProsodyServer:
     return srv
 
 
+def module_path(srv: ProsodyServer, host: str) -> str:
+    """The file Prosody loaded mod_minimix from on ``host`` ("<none>" when not loaded)."""
+    return srv.lua(
+        f"(function() local m = prosody.hosts[{host!r}].modules.minimix;"
+        " return m and m.module.path or '<none>' end)()"
+    )
+
+
 def connect(srv: ProsodyServer, user: str, resource: str) -> Client:
     return Client(srv.c2s_port, f"{user}@{USERS[user]}", PASSWORD, resource)
 

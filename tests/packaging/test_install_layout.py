@@ -3,11 +3,10 @@ real Prosody loads from its plugin path."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
-from conftest import REPO, connect, start_server
+from conftest import REPO, connect, module_path, start_server
 
 MODULE_FILES = {"mod_minimix/mod_minimix.lua": 0o644, "mod_minimix/minimix.so": 0o755}
 
@@ -61,9 +60,8 @@ def test_prosody_loads_the_installed_tree_and_serves_a_join(tmp_path, servers):
     plugins = tmp_path / "root/opt/minimix/lib/prosody/modules"
     srv = start_server(module_dir=str(plugins))
     servers.append(srv)
-    assert srv.module_loaded("a.localhost"), srv.log_tail(40)
+    assert module_path(srv, "a.localhost") == f"{plugins}/mod_minimix/mod_minimix.lua", srv.log_tail(40)
     assert not srv.module_loaded("obs.localhost")
-    assert f"{plugins}/mod_minimix/mod_minimix.lua" in srv.log_text() or srv.module_loaded("b.localhost")
 
     alice = connect(srv, "alice", "phone")
     try:
@@ -72,4 +70,4 @@ def test_prosody_loads_the_installed_tree_and_serves_a_join(tmp_path, servers):
         assert srv.occupant_real_jids("installed@muc.localhost", "Alice") == ["alice@a.localhost"]
     finally:
         alice.close()
-    assert os.environ.get("PROSODY", "prosody")  # the rig's default: Debian's prosody
+    assert srv.log_errors() == []
