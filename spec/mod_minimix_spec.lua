@@ -72,6 +72,10 @@ local function load_shim(opts)
 		if v == nil then return nil; end
 		return tostring(v);
 	end
+	if opts.period then
+		-- Prosody 13's get_option_period, given the configured string.
+		function fake:get_option_period(name) return opts.period(self.options[name]); end
+	end
 	function fake:get_option_boolean(name, default)
 		local v = self:get_option_scalar(name, default);
 		if v == true or v == "true" or v == 1 then return true; end
@@ -163,6 +167,23 @@ describe("mod_minimix shim", function ()
 				assert.equal("mod_minimix: " .. message, err);
 			end);
 		end
+
+		it("takes a period such as \"15 minutes\" where the API has get_option_period (Prosody 13)", function ()
+			local asked = {};
+			local ok = pcall(load_shim, { options = { minimix_ping_interval = "15 minutes" } });
+			assert.is_false(ok); -- 0.12's API: a string is not a number of seconds
+			local fake = load_shim({
+				options = { minimix_ping_interval = "15 minutes", minimix_join_timeout = "2 minutes" },
+				period = function (name) asked[name] = true; return ({ ["15 minutes"] = 900, ["2 minutes"] = 120 })[name]; end,
+			});
+			assert.is_not_nil(fake.hooks["pre-presence/full"]);
+			assert.same({ ["15 minutes"] = true, ["2 minutes"] = true }, asked);
+			local refused, err = pcall(load_shim, {
+				options = { minimix_ping_interval = "soonish" }, period = function () return nil; end,
+			});
+			assert.is_false(refused);
+			assert.equal('mod_minimix: minimix_ping_interval = "soonish" is not valid: expected a number of seconds or "never" or a period such as "15 minutes"', err);
+		end);
 
 		it("accepts values Prosody's typed getters convert, and \"never\" where allowed", function ()
 			local fake = load_shim({ options = {
