@@ -16,64 +16,161 @@ if module:get_host_type() ~= "local" then
 		.." (add \"minimix\" to the VirtualHost's or the global modules_enabled)");
 end
 
+-- The interpreter Prosody runs on, named as the native library names its build.
+local running_lua = type(jit) == "table" and "LuaJIT" or _VERSION;
+
+-- Which Lua a minimix.so was built for, from the marker the bridge embeds (nil if none).
+local function built_for(path)
+	local file = io.open(path, "rb");
+	if not file then return nil; end
+	local found, tail = nil, "";
+	repeat
+		local chunk = file:read(65536);
+		if chunk then
+			found = (tail..chunk):match("minimix%-built%-for=([%w%. ]+);");
+			tail = chunk:sub(-64);
+		end
+	until found or not chunk;
+	file:close();
+	return found;
+end
+
+local function wrong_lua_message(path, built)
+	local lua_version = running_lua == "LuaJIT" and "jit" or running_lua:match("^Lua (.+)$") or "?";
+	return ("mod_minimix: %s was built for %s but this Prosody runs on %s; "
+		.."rebuild and reinstall it with make LUA_VERSION=%s install (or install the package built for %s)"):format(
+		path, built, running_lua, lua_version, running_lua);
+end
+
 -- Load the native core from this module's own directory.
 local library_path = module:get_directory().."/minimix.so";
 local open_library, load_error = package.loadlib(library_path, "luaopen_minimix");
 if not open_library then
+	-- A build for another Lua does not link ("undefined symbol: lua_..."): say so plainly.
+	local built = built_for(library_path);
+	if built and built ~= running_lua then
+		error(wrong_lua_message(library_path, built));
+	end
 	error("mod_minimix: cannot load the native library "..library_path..": "..tostring(load_error));
 end
 local native = open_library();
-if native.lua_version ~= _VERSION then
-	error(("mod_minimix: %s was built for %s but Prosody runs %s; rebuild with make LUA_VERSION=..."):format(
-		library_path, tostring(native.lua_version), _VERSION));
+if native.lua_version ~= running_lua then
+	error(wrong_lua_message(library_path, tostring(native.lua_version)));
 end
 native.init(st.stanza_mt, new_logger("minimix"));
 
--- A number of seconds, or "never" (math.huge for the core).
-local function seconds_or_never(name, default)
-	local value = module:get_option(name, default);
-	if value == "never" or value == false then
-		return math.huge;
-	elseif type(value) ~= "number" or value < 0 then
-		error("mod_minimix: "..name.." must be a number of seconds or \"never\"");
-	end
+-- Options. Each is read with Prosody's typed getter for its kind; a value of the wrong type
+-- refuses the load with an error naming the option, the value and what is accepted. Ranges
+-- are checked by the bridge (src/bridge/config.rs) with the same kind of message.
+
+-- A configured value as the admin wrote it, for error messages.
+local function show_value(value)
+	if type(value) == "string" then return ("%q"):format(value); end
+	if type(value) == "table" then return "a list"; end
+	return tostring(value);
+end
+
+local function refuse(name, raw, expected)
+	error(("mod_minimix: %s = %s is not valid: expected %s"):format(name, show_value(raw), expected), 0);
+end
+
+-- The value set in the config (host, else global), or nil when unset.
+local function configured(name)
+	return module:get_option_scalar(name, nil);
+end
+
+local function read_number(name, default)
+	local raw = configured(name);
+	if raw == nil then return default; end
+	local value = module:get_option_number(name, default);
+	if type(value) ~= "number" then refuse(name, raw, "a number"); end
 	return value;
 end
 
--- Options, read with Prosody's typed getters; the core validates ranges.
-local function read_options()
-	local leave_after = seconds_or_never("minimix_leave_after", "never");
-	return {
-		history_length = module:get_option_number("minimix_history_length", 20);
-		history_max_messages = module:get_option_number("minimix_history_max_messages", 100);
-		history_max_bytes = module:get_option_number("minimix_history_max_bytes", 256 * 1024);
-		history_from_archive = module:get_option_boolean("minimix_history_from_archive", true);
-		max_rooms = module:get_option_number("minimix_max_rooms", 256);
-		max_occupants = module:get_option_number("minimix_max_occupants", 2000);
-		max_pending_iqs = module:get_option_number("minimix_max_pending_iqs", 256);
-		max_joins_per_minute = module:get_option_number("minimix_max_joins_per_minute", 60);
+local function read_boolean(name, default)
+	local raw = configured(name);
+	if raw == nil then return default; end
+	local value = module:get_option_boolean(name, default);
+	if type(value) ~= "boolean" then refuse(name, raw, "true or false"); end
+	return value;
+end
 
-		iq_timeout = module:get_option_number("minimix_iq_timeout", 120);
-		join_timeout = module:get_option_number("minimix_join_timeout", 60);
-		leave_after = leave_after;
-		away_show = module:get_option_string("minimix_away_show", "xa");
-		away_status = module:get_option_string("minimix_away_status", "");
-		bookmark_sync = module:get_option_boolean("minimix_bookmark_sync", true);
-		bookmark_joins = module:get_option_boolean("minimix_bookmark_joins", false);
-		max_bookmarks = module:get_option_number("minimix_max_bookmarks", 1000);
-		ping_interval = seconds_or_never("minimix_ping_interval", 900);
-		mam_max_skipped = module:get_option_number("minimix_mam_max_skipped", 5000);
-		push = module:get_option_string("minimix_push", "mentions");
+local function read_choice(name, default, choices)
+	local raw = configured(name);
+	if raw == nil then return default; end
+	local value = module:get_option_string(name, default);
+	if value == "" and choices.empty then return choices.empty; end
+	for _, choice in ipairs(choices) do
+		if value == choice and type(raw) == "string" then return value; end
+	end
+	refuse(name, raw, "one of \""..table.concat(choices, "\", \"").."\"");
+end
+
+local function read_string(name, default)
+	local raw = configured(name);
+	if raw == nil then return default; end
+	if type(raw) ~= "string" then refuse(name, raw, "a string"); end
+	return module:get_option_string(name, default);
+end
+
+-- A number of seconds, or "never" (math.huge for the core); Prosody 13 also takes a period
+-- such as "15 minutes" (its get_option_period; 0.12 has none).
+local function read_seconds_or_never(name, default)
+	local raw = configured(name);
+	if raw == nil then raw = default; end
+	if raw == "never" or raw == false then return math.huge; end
+	if type(raw) == "number" then return raw; end
+	if type(raw) == "string" and module.get_option_period then
+		local seconds = module:get_option_period(name, nil);
+		if type(seconds) == "number" and seconds >= 0 then return seconds; end
+	end
+	refuse(name, raw, "a number of seconds or \"never\""
+		..(module.get_option_period and " or a period such as \"15 minutes\"" or ""));
+end
+
+-- Seconds that must be finite (the bridge checks the range).
+local function read_seconds(name, default)
+	local raw = configured(name);
+	if raw == nil then return default; end
+	local seconds = read_seconds_or_never(name, default);
+	if seconds == math.huge then refuse(name, raw, "a number of seconds (it cannot be \"never\")"); end
+	return seconds;
+end
+
+local function read_options()
+	return {
+		history_length = read_number("minimix_history_length", 20);
+		history_max_messages = read_number("minimix_history_max_messages", 100);
+		history_max_bytes = read_number("minimix_history_max_bytes", 256 * 1024);
+		history_from_archive = read_boolean("minimix_history_from_archive", true);
+		max_rooms = read_number("minimix_max_rooms", 256);
+		max_occupants = read_number("minimix_max_occupants", 2000);
+		max_pending_iqs = read_number("minimix_max_pending_iqs", 256);
+		max_joins_per_minute = read_number("minimix_max_joins_per_minute", 60);
+
+		iq_timeout = read_seconds("minimix_iq_timeout", 120);
+		join_timeout = read_seconds("minimix_join_timeout", 60);
+		leave_after = read_seconds_or_never("minimix_leave_after", "never");
+		away_show = read_choice("minimix_away_show", "xa", { "away", "xa", "dnd", "chat", "none", empty = "none" });
+		away_status = read_string("minimix_away_status", "");
+		bookmark_sync = read_boolean("minimix_bookmark_sync", true);
+		bookmark_joins = read_boolean("minimix_bookmark_joins", false);
+		max_bookmarks = read_number("minimix_max_bookmarks", 1000);
+		ping_interval = read_seconds_or_never("minimix_ping_interval", 900);
+		mam_max_skipped = read_number("minimix_mam_max_skipped", 5000);
+		push = read_choice("minimix_push", "mentions", { "mentions", "all", "none" });
 	};
 end
 
 local options = read_options();
-local level_error = native.set_log_level(module:get_option_string("minimix_log_level", "info"));
-if level_error then error("mod_minimix: minimix_log_level: "..level_error); end
+local level_error = native.set_log_level(read_choice("minimix_log_level", "info", { "debug", "info", "warn", "error" }));
+if level_error then error("mod_minimix: minimix_log_level: "..level_error, 0); end
+local autojoin_bookmarks = read_boolean("minimix_autojoin_bookmarks", true);
+local archive_groupchat = read_boolean("minimix_archive_groupchat", true);
 
 local handle, config_error = native.new(module.host, options);
 if not handle then
-	error("mod_minimix: invalid configuration: "..tostring(config_error));
+	error("mod_minimix: "..tostring(config_error), 0);
 end
 
 -- Joins survive module:reload: the old instance hands its core to the new one.
@@ -98,7 +195,6 @@ local store = module:open_store("minimix");
 
 -- XEP-0402 bookmarks (mod_bookmarks also maps the legacy forms onto this node).
 local NS_BOOKMARKS = "urn:xmpp:bookmarks:1";
-local autojoin_bookmarks = module:get_option_boolean("minimix_autojoin_bookmarks", true);
 local mod_pep = autojoin_bookmarks and module:depends("pep") or nil;
 local bookmark_node_config = {
 	["persist_items"] = true;
@@ -317,7 +413,7 @@ end, 5);
 
 -- One copy of each groupchat message in the account's own archive (mod_mam refuses all
 -- groupchat at priority -1; this answers first for rooms the account is in).
-if module:get_option_boolean("minimix_archive_groupchat", true) then
+if archive_groupchat then
 	module:hook("archive-should-store", function (event)
 		local stanza = event.stanza;
 		local to, from = stanza.attr.to, stanza.attr.from;

@@ -18,7 +18,7 @@ local function load_shim(opts)
 		options = opts.options or {};
 	};
 	function fake:get_host_type() return opts.host_type or "local"; end
-	function fake:get_directory() return "build"; end
+	function fake:get_directory() return opts.directory or os.getenv("MINIMIX_BUILD_DIR") or "build/lua5.4"; end
 	function fake:hook(name, fn, prio) self.hooks[name] = { fn = fn, prio = prio }; end
 	function fake:send(stanza) table.insert(self.sent, stanza); end
 	function fake:log(level, fmt, ...) table.insert(self.logs, { level, fmt:format(...) }); end
@@ -66,9 +66,28 @@ local function load_shim(opts)
 	function fake:measure() return function () end; end
 
 
-	fake.get_option_number = fake.get_option;
-	fake.get_option_string = fake.get_option;
-	fake.get_option_boolean = fake.get_option;
+	-- Typed getters as in Prosody 0.12's moduleapi: a value they do not understand is nil.
+	function fake:get_option_scalar(name, default)
+		local v = self:get_option(name, default);
+		if type(v) == "table" then v = v[1]; end
+		return v;
+	end
+	function fake:get_option_number(name, default) return tonumber(self:get_option_scalar(name, default)); end
+	function fake:get_option_string(name, default)
+		local v = self:get_option_scalar(name, default);
+		if v == nil then return nil; end
+		return tostring(v);
+	end
+	if opts.period then
+		-- Prosody 13's get_option_period, given the configured string.
+		function fake:get_option_period(name) return opts.period(self.options[name]); end
+	end
+	function fake:get_option_boolean(name, default)
+		local v = self:get_option_scalar(name, default);
+		if v == true or v == "true" or v == 1 then return true; end
+		if v == false or v == "false" or v == 0 then return false; end
+		return nil;
+	end
 	local env = setmetatable({
 		module = fake;
 		prosody = {
@@ -106,10 +125,83 @@ describe("mod_minimix shim", function ()
 		assert.has_error(function () load_shim({ host_type = "component" }); end);
 	end);
 
+	it("refuses a library built for another Lua, naming both and how to rebuild", function ()
+		-- A build for another Lua fails to link with a bare "undefined symbol": the shim finds
+		-- the build's marker in the file instead. This stand-in has the marker but no ELF.
+		local running = type(jit) == "table" and "LuaJIT" or _VERSION;
+		local other = running == "Lua 5.1" and "Lua 5.4" or "Lua 5.1";
+		local dir = os.tmpname();
+		os.remove(dir);
+		assert(os.execute("mkdir " .. dir));
+		local file = assert(io.open(dir .. "/minimix.so", "wb"));
+		file:write(("\127ELF" .. ("\0"):rep(70000) .. "minimix-built-for=%s;" .. ("\0"):rep(100)):format(other));
+		file:close();
+		local ok, err = pcall(load_shim, { directory = dir });
+		os.remove(dir .. "/minimix.so");
+		os.remove(dir);
+		assert.is_false(ok);
+		assert.matches(dir .. "/minimix.so was built for " .. other .. " but this Prosody runs on " .. running, err, 1, true);
+		local make_arg = running == "LuaJIT" and "jit" or running:match("%d.%d");
+		assert.matches("make LUA_VERSION=" .. make_arg .. " install", err, 1, true);
+	end);
+
 	it("refuses invalid options with a clear error", function ()
 		local ok, err = pcall(load_shim, { options = { minimix_max_rooms = 0 } });
 		assert.is_false(ok);
 		assert.matches("minimix_max_rooms", err);
+	end);
+
+	describe("option validation", function ()
+		-- Each bad value refuses the load with the option, the value and what is accepted.
+		local refused = {
+			{ "minimix_max_rooms", 0, "minimix_max_rooms = 0 is out of range: expected a whole number from 1 to 100000 (default 256)" },
+			{ "minimix_max_rooms", 2.5, "minimix_max_rooms = 2.5 is out of range: expected a whole number from 1 to 100000 (default 256)" },
+			{ "minimix_max_rooms", "lots", "minimix_max_rooms = \"lots\" is not valid: expected a number" },
+			{ "minimix_max_joins_per_minute", 1e12, "minimix_max_joins_per_minute = 1000000000000 is out of range: expected a whole number from 1 to 10000000 (default 60)" },
+			{ "minimix_history_max_bytes", -1, "minimix_history_max_bytes = -1 is out of range: expected a whole number from 0 to 67108864 (default 262144)" },
+			{ "minimix_history_from_archive", "maybe", "minimix_history_from_archive = \"maybe\" is not valid: expected true or false" },
+			{ "minimix_autojoin_bookmarks", "yes", "minimix_autojoin_bookmarks = \"yes\" is not valid: expected true or false" },
+			{ "minimix_away_show", "busy", "minimix_away_show = \"busy\" is not valid: expected one of \"away\", \"xa\", \"dnd\", \"chat\", \"none\"" },
+			{ "minimix_away_status", 42, "minimix_away_status = 42 is not valid: expected a string" },
+			{ "minimix_log_level", "verbose", "minimix_log_level = \"verbose\" is not valid: expected one of \"debug\", \"info\", \"warn\", \"error\"" },
+			{ "minimix_iq_timeout", 0, "minimix_iq_timeout = 0 is out of range: expected a number of seconds from 1 to 86400 (default 120)" },
+			{ "minimix_iq_timeout", "never", "minimix_iq_timeout = \"never\" is not valid: expected a number of seconds (it cannot be \"never\")" },
+			{ "minimix_ping_interval", -5, "minimix_ping_interval = -5 is out of range: expected a number of seconds from 1 to 604800, or \"never\" (default 900)" },
+			{ "minimix_leave_after", "soon", "minimix_leave_after = \"soon\" is not valid: expected a number of seconds or \"never\"" },
+		};
+		for _, case in ipairs(refused) do
+			local name, value, message = case[1], case[2], case[3];
+			it(("refuses %s = %s with a message naming both and the accepted values"):format(name, tostring(value)), function ()
+				local ok, err = pcall(load_shim, { options = { [name] = value } });
+				assert.is_false(ok);
+				assert.equal("mod_minimix: " .. message, err);
+			end);
+		end
+
+		it("takes a period such as \"15 minutes\" where the API has get_option_period (Prosody 13)", function ()
+			local asked = {};
+			local ok = pcall(load_shim, { options = { minimix_ping_interval = "15 minutes" } });
+			assert.is_false(ok); -- 0.12's API: a string is not a number of seconds
+			local fake = load_shim({
+				options = { minimix_ping_interval = "15 minutes", minimix_join_timeout = "2 minutes" },
+				period = function (name) asked[name] = true; return ({ ["15 minutes"] = 900, ["2 minutes"] = 120 })[name]; end,
+			});
+			assert.is_not_nil(fake.hooks["pre-presence/full"]);
+			assert.same({ ["15 minutes"] = true, ["2 minutes"] = true }, asked);
+			local refused, err = pcall(load_shim, {
+				options = { minimix_ping_interval = "soonish" }, period = function () return nil; end,
+			});
+			assert.is_false(refused);
+			assert.equal('mod_minimix: minimix_ping_interval = "soonish" is not valid: expected a number of seconds or "never" or a period such as "15 minutes"', err);
+		end);
+
+		it("accepts values Prosody's typed getters convert, and \"never\" where allowed", function ()
+			local fake = load_shim({ options = {
+				minimix_max_rooms = "30"; minimix_bookmark_joins = "true"; minimix_leave_after = "never";
+				minimix_ping_interval = false; minimix_away_show = "none"; minimix_iq_timeout = 0.5 + 0.5;
+			} });
+			assert.is_not_nil(fake.hooks["pre-presence/full"]);
+		end);
 	end);
 
 	it("registers every hook with an explicit non-zero priority", function ()

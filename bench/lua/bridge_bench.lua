@@ -1,6 +1,6 @@
 -- Micro benchmarks of the Lua ⇄ Rust bridge, run inside Lua as Prosody would (issue 7).
 --
---   lua5.4 bench/lua/bridge_bench.lua [--lib build/minimix.so] [--quick] [--json FILE]
+--   lua5.4 bench/lua/bridge_bench.lua [--lib build/lua5.4/minimix.so] [--quick] [--json FILE]
 --
 -- Loads the native library with package.loadlib (like the shim) and Prosody's util.stanza from
 -- /usr/lib/prosody, builds stanzas the way Prosody's parser hands them to hooks, and times each
@@ -32,7 +32,7 @@
 package.path = "/usr/lib/prosody/?.lua;" .. package.path;
 package.cpath = "/usr/lib/prosody/?.so;" .. package.cpath;
 
-local lib_path, quick, json_path, ballast_mb = "build/minimix.so", false, nil, 12;
+local lib_path, quick, json_path, ballast_mb = "build/lua5.4/minimix.so", false, nil, 12;
 do
 	local i = 1;
 	while i <= #arg do

@@ -3,7 +3,8 @@
 //! makes sure no panic or error crosses into Prosody.
 //!
 //! `require`d as `minimix` (symbol `luaopen_minimix`), it returns:
-//! - `version`, `lua_version`: the crate version and the Lua this library was built for;
+//! - `version`, `lua_version`: the crate version and the Lua this library was built for
+//!   ("Lua 5.1" … "Lua 5.4" as in `_VERSION`, or "LuaJIT");
 //! - `mam_feature_groupchat_field`, `mam_feature_groupchat_available`: XEP-0313 disco features;
 //! - `init(stanza_mt, log_sink)`: once per Lua state, before anything else;
 //! - `set_log_level(level)`: "debug" | "info" | "warn" | "error";
@@ -22,23 +23,37 @@ use mlua::{Function, Lua, Result as LuaResult, Table, Value};
 use crate::core::Minimix;
 use handle::MinimixHandle;
 
-/// The Lua this library links against; the shim refuses to use a mismatched build.
-const LUA_VERSION: &str = if cfg!(any(feature = "lua51", feature = "luajit")) {
-    "Lua 5.1"
+/// The Lua this library was built for, between a marker the shim can find in the file when
+/// `package.loadlib` fails (a build for another Lua does not even link: its error is a bare
+/// "undefined symbol"), so it can say which Lua the file was built for.
+const BUILT_FOR: &str = if cfg!(feature = "luajit") {
+    "minimix-built-for=LuaJIT;"
+} else if cfg!(feature = "lua51") {
+    "minimix-built-for=Lua 5.1;"
 } else if cfg!(feature = "lua52") {
-    "Lua 5.2"
+    "minimix-built-for=Lua 5.2;"
 } else if cfg!(feature = "lua53") {
-    "Lua 5.3"
+    "minimix-built-for=Lua 5.3;"
 } else {
-    "Lua 5.4"
+    "minimix-built-for=Lua 5.4;"
 };
+
+/// "Lua 5.x" (`_VERSION`) or "LuaJIT": the shim compares it with the running interpreter.
+fn lua_version() -> &'static str {
+    // Read from the marker at run time, so the marker stays in the shared object.
+    let marker = std::hint::black_box(BUILT_FOR);
+    marker
+        .strip_prefix("minimix-built-for=")
+        .and_then(|rest| rest.strip_suffix(';'))
+        .unwrap_or(marker)
+}
 
 #[mlua::lua_module]
 fn minimix(lua: &Lua) -> LuaResult<Table> {
     log_sink::install();
     let exports = lua.create_table()?;
     exports.set("version", env!("CARGO_PKG_VERSION"))?;
-    exports.set("lua_version", LUA_VERSION)?;
+    exports.set("lua_version", lua_version())?;
     exports.set(
         "mam_feature_groupchat_field",
         crate::core::mam::FEATURE_GROUPCHAT_FIELD,
