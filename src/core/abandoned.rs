@@ -78,13 +78,19 @@ impl Minimix {
         }
         let ty = muc::stanza_type(stanza);
         let swallow = match (stanza.name(), ty) {
-            (_, Some("error")) => {
+            // Only a presence error says the join never got in; an error about a message
+            // or an iq says nothing about the membership.
+            ("presence", Some("error")) => {
                 entry.refused = true;
                 true
             }
+            (_, Some("error")) => true,
             _ if entry.refused => {
                 acct.abandoned.remove(&room);
-                false
+                // A new join of the room handles what follows. Without one, a message or
+                // presence from the room is still the old join's: dropped, never bounced (a
+                // bounce would get the account kicked if the room did let it in).
+                !acct.rooms.contains_key(&room) && matches!(stanza.name(), "message" | "presence")
             }
             ("presence", Some("unavailable"))
                 if muc::has_status(stanza, StatusCode::SelfPresence) =>
