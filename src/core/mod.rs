@@ -29,6 +29,7 @@ mod bookmarks;
 pub mod config;
 mod from_client;
 mod from_room;
+mod local;
 
 pub mod persist;
 
@@ -95,6 +96,16 @@ impl Minimix {
     /// Feeds one event; the outcome says whether the hook consumed the stanza and what to do.
     pub fn handle(&mut self, now: Millis, input: Input) -> Outcome {
         self.seq += 1;
+        let account = input.account();
+        let outcome = self.dispatch(now, input);
+        // Whatever the input, an account left with nothing worth keeping goes.
+        if self.accounts.get(&account).is_some_and(Account::is_empty) {
+            self.accounts.remove(&account);
+        }
+        outcome
+    }
+
+    fn dispatch(&mut self, now: Millis, input: Input) -> Outcome {
         match input {
             Input::ClientPresence { session, stanza } => {
                 self.handle_client_presence(now, session, stanza)
@@ -117,7 +128,7 @@ impl Minimix {
                 conference,
             } => self.handle_bookmark_published(now, account, room, conference),
             Input::BookmarkRetracted { account, room } => {
-                self.handle_bookmark_retracted(account, room)
+                self.handle_bookmark_retracted(now, account, room)
             }
         }
     }

@@ -8,6 +8,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::account::{Join, Phase};
+use super::local;
 use super::muc::{NS_CLIENT, NS_MUC};
 use super::presence;
 use super::time::{self, Millis};
@@ -31,7 +32,7 @@ impl Minimix {
         };
         acct.rooms
             .iter()
-            .filter(|(_, j)| j.durable && j.phase != Phase::Leaving)
+            .filter(|(_, j)| j.durable && j.phase != Phase::Leaving && !j.unwanted)
             .map(|(room, j)| PersistedRoom {
                 room: room.clone(),
                 nick: j.nick.clone(),
@@ -54,12 +55,15 @@ impl Minimix {
     /// bounces and gets the account kicked); `resume` sends the re-synchronising joins.
     pub fn restore_account(&mut self, now: Millis, account: BareJid, rooms: Vec<PersistedRoom>) {
         let max_rooms = self.config.max_rooms;
+        // Each restored join is a new incarnation (unique presence ids).
+        self.seq += 1;
+        let seq = self.seq;
         let acct = self.accounts.entry(account).or_default();
         for stored in rooms {
             if acct.rooms.len() >= max_rooms || acct.rooms.contains_key(&stored.room) {
                 continue;
             }
-            let mut join = Join::new(stored.nick, now);
+            let mut join = Join::new(stored.nick, now, seq);
             join.password = stored.password;
             join.last_seen = stored.last_seen;
             join.durable = true;
@@ -90,9 +94,10 @@ impl Minimix {
                 let mut stanza = payload.clone();
                 xml::set_attr(&mut stanza, "to", to.as_str());
                 stanza.append_child(resync_payload(join));
-                out.push(Action::Route {
-                    stanza: as_account(&stanza, account),
-                });
+                let mut stanza = as_account(&stanza, account);
+                let evicted = join.send_presence(&mut stanza);
+                local::tell_left(room, join, evicted, &mut out);
+                out.push(Action::Route { stanza });
                 join.shown = Some(payload);
                 any = true;
             }

@@ -339,7 +339,54 @@ fn a_join_that_never_completes_times_out_with_an_error_to_the_waiting_sessions()
         .get_child("error", super::muc::NS_CLIENT)
         .unwrap()
         .has_child("remote-server-timeout", super::muc::NS_STANZAS));
+    // For one more timeout a late answer is still taken (the account then leaves again),
+    // with no session in it; then the join is forgotten.
+    assert!(w.mm.sessions_in(&bare(ALICE), &bare(ROOM)).is_empty());
+    let last = w.tick(60_000);
+    assert!(last.recipients().is_empty() && last.routed().is_empty());
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
+}
+
+#[test]
+fn a_join_that_timed_out_and_gets_through_late_is_left_again_without_telling_anyone() {
+    let mut w = World::new();
+    w.client(PHONE, &join_xml("Alice"));
+    w.tick(60_000);
+    let late = w.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+    assert!(
+        late.handled(),
+        "claimed, not left to reach the account's sessions"
+    );
+    assert!(late.recipients().is_empty());
+    let routed = late.routed();
+    assert_eq!(routed.len(), 1);
+    assert_eq!(routed[0].attr("type"), Some("unavailable"));
+    assert_eq!(routed[0].attr("to"), Some("room@muc.localhost/Alice"));
+    let answer = w.room(ALICE, &self_unavailable(ROOM, "Alice", &[110]));
+    assert!(answer.handled() && answer.recipients().is_empty());
+    assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
+}
+
+#[test]
+fn a_session_joining_after_a_timeout_gets_the_late_answer_to_the_accounts_join() {
+    let mut w = World::new();
+    w.client(PHONE, &join_xml("Alice"));
+    w.tick(60_000);
+    let again = w.client(PHONE, &join_xml("Alice"));
+    assert!(
+        again.routed().is_empty(),
+        "the first join may still get through"
+    );
+    let late = w.room(ALICE, &self_presence(ROOM, "Alice", &[110]));
+    assert_eq!(codes(&late.to(PHONE)[0]), vec![110]);
+    assert!(
+        late.routed().is_empty(),
+        "no leave: a session wants the room"
+    );
+    assert_eq!(
+        w.mm.join(&bare(ALICE), &bare(ROOM)).map(|j| j.phase),
+        Some(Phase::Joined)
+    );
 }
 
 #[test]
