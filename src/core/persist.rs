@@ -24,6 +24,48 @@ pub struct PersistedRoom {
     pub last_seen: Option<Millis>,
 }
 
+/// The longest stored password kept (a room password is short; anything longer is damage).
+pub const MAX_STORED_PASSWORD_BYTES: usize = 1024;
+
+/// Why a stored room is not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRoomError {
+    /// The nick is no valid occupant resourcepart (empty, too long, control characters, …).
+    BadNick,
+    /// The password has control characters or is too long.
+    BadPassword,
+}
+
+impl std::fmt::Display for StoredRoomError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::BadNick => "the stored nick is not a valid occupant nick",
+            Self::BadPassword => "the stored password has control characters or is too long",
+        })
+    }
+}
+
+impl std::error::Error for StoredRoomError {}
+
+impl PersistedRoom {
+    /// Storage is outside the core's control (edited, corrupted, an older format): a room is
+    /// only restored when it could be joined as stored.
+    pub fn check(&self) -> Result<(), StoredRoomError> {
+        let nick_ok = !self.nick.chars().any(char::is_control)
+            && occupant_jid(&self.room, &self.nick).is_some();
+        if !nick_ok {
+            return Err(StoredRoomError::BadNick);
+        }
+        if let Some(password) = &self.password {
+            if password.chars().any(char::is_control) || password.len() > MAX_STORED_PASSWORD_BYTES
+            {
+                return Err(StoredRoomError::BadPassword);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Minimix {
     /// The durable state of an account (empty: nothing to keep).
     pub fn persisted(&self, account: &BareJid) -> Vec<PersistedRoom> {
@@ -60,6 +102,10 @@ impl Minimix {
         let seq = self.seq;
         let acct = self.accounts.entry(account).or_default();
         for stored in rooms {
+            if let Err(e) = stored.check() {
+                log::warn!("minimix: not restoring {}: {e}", stored.room);
+                continue;
+            }
             if acct.rooms.len() >= max_rooms || acct.rooms.contains_key(&stored.room) {
                 continue;
             }

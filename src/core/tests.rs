@@ -1533,3 +1533,35 @@ fn a_failed_quiet_rejoin_removes_the_joined_sessions_with_status_333() {
     assert_eq!(codes(&got[0]), vec![110, 333]);
     assert!(w.mm.join(&bare(ALICE), &bare(ROOM)).is_none());
 }
+
+#[test]
+fn stored_rooms_with_a_bad_nick_or_password_are_not_restored() {
+    use super::persist::{PersistedRoom, StoredRoomError};
+    let stored = |room: &str, nick: &str, password: Option<&str>| PersistedRoom {
+        room: bare(room),
+        nick: nick.to_owned(),
+        password: password.map(str::to_owned),
+        last_seen: None,
+    };
+    let rooms = vec![
+        stored("good@muc.localhost", "Alice", Some("secret")),
+        stored("empty@muc.localhost", "", None),
+        stored("control@muc.localhost", "Al\u{7}ice", None),
+        stored("long@muc.localhost", &"a".repeat(2000), None),
+        stored("pw@muc.localhost", "Alice", Some("se\ncret")),
+        stored("longpw@muc.localhost", "Alice", Some(&"p".repeat(5000))),
+    ];
+    assert_eq!(rooms[1].check(), Err(StoredRoomError::BadNick));
+    assert_eq!(rooms[2].check(), Err(StoredRoomError::BadNick));
+    assert_eq!(rooms[3].check(), Err(StoredRoomError::BadNick));
+    assert_eq!(rooms[4].check(), Err(StoredRoomError::BadPassword));
+    assert_eq!(rooms[5].check(), Err(StoredRoomError::BadPassword));
+    let mut w = World::new();
+    w.mm.restore_account(w.now, bare(ALICE), rooms);
+    let restored: Vec<_> =
+        w.mm.rooms_of(&bare(ALICE))
+            .into_iter()
+            .map(|(room, _, _)| room.to_string())
+            .collect();
+    assert_eq!(restored, vec!["good@muc.localhost".to_owned()]);
+}
