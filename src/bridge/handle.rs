@@ -593,7 +593,7 @@ fn restore_account(
             log::warn!("minimix: {account}: skipping a stored room without a valid room or nick");
             continue;
         };
-        restored.push(crate::core::persist::PersistedRoom {
+        let stored = crate::core::persist::PersistedRoom {
             room,
             nick,
             password: entry.get::<Option<String>>("password").ok().flatten(),
@@ -602,7 +602,16 @@ fn restore_account(
                 .ok()
                 .flatten()
                 .map(millis),
-        });
+        };
+        // Storage may have been edited or damaged: only what could be joined as stored.
+        if let Err(e) = stored.check() {
+            log::warn!(
+                "minimix: {account}: skipping stored room {}: {e}",
+                stored.room
+            );
+            continue;
+        }
+        restored.push(stored);
     }
     core.restore_account(now, account, restored);
     Ok(())

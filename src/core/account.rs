@@ -8,6 +8,7 @@ use minidom::Element;
 
 use super::room::RoomCache;
 use super::time::Millis;
+use super::xml;
 
 /// Where the account stands with one room.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,8 +24,12 @@ pub enum Phase {
 /// One session that joined the room (as far as that session knows, it is the occupant).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Member {
-    /// The nick the session asked for; its self-presence gets 210 when the account's differs.
+    /// The nick the session asked for; its self-presence gets 210 when the account's differs,
+    /// and an error about its join comes from this occupant JID (a client matches it by that).
     pub requested_nick: String,
+    /// Whether the session got its self-presence, i.e. believes it is in the room: when the
+    /// account then fails to (re)join, it is told it was removed, not that its join failed.
+    pub in_room: bool,
     /// Its latest presence towards the room, stripped to what the room should see.
     pub payload: Element,
     /// Update counter, so the most recent of equally available sessions wins.
@@ -34,6 +39,79 @@ pub struct Member {
 /// How many outgoing message ids per room are remembered to route the room's errors back.
 pub const SENT_IDS_KEPT: usize = 64;
 
+/// How many unanswered presences per room are remembered; beyond, the oldest is taken as lost.
+pub const IN_FLIGHT_KEPT: usize = 32;
+
+/// How the ids the core gives the presences it sends rooms begin.
+pub const PRESENCE_ID_PREFIX: &str = "minimix-p";
+
+/// A presence the account sent a room that the room has not answered yet. A room handles an
+/// occupant's presences one at a time, in the order sent, and answers each (XEP-0045 §7.2,
+/// §7.6, §7.7, §7.14): a join or a presence change with a self-presence (110), a leave with a
+/// self-unavailable, a refusal with a presence error. Prosody's MUC answers with the id of the
+/// presence it answers (it keeps the occupant's presence as sent, and errors are replies), so
+/// an answer carrying one of the core's ids is matched exactly, even long after the core gave
+/// up on it; otherwise the oldest unanswered one is what an answer is about, and an answer
+/// that comes before a later leave's cannot be about anything asked after that leave.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InFlight {
+    /// A join, presence change or nick change: answered by a self-presence or an error.
+    Presence { id: String },
+    /// A leave, the sessions waiting for its self-unavailable, and when it was sent (a room
+    /// that no longer has the account never answers it: `minimix_join_timeout` ends the wait).
+    Leave {
+        id: String,
+        sessions: BTreeSet<FullJid>,
+        sent: Millis,
+        /// Left for good (the last session left): bookmark sync clears autojoin. Not so for
+        /// the core's own leaves (idle, or after a join timed out).
+        for_good: bool,
+    },
+}
+
+/// Leaves that are over (answered, or given up on).
+#[derive(Debug, Default)]
+pub struct LeaveDone {
+    /// The sessions that were waiting for them.
+    pub sessions: BTreeSet<FullJid>,
+    /// Whether the latest of them was a leave for good.
+    pub for_good: bool,
+}
+
+/// What the room's self-presence or presence error is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// The account's latest request: the join, presence or nick change now in force.
+    Current,
+    /// A request sent before a leave still in flight, or one the core gave up on: it changes
+    /// nothing any more.
+    Stale,
+    /// Nothing the account asked (a role change, say): about the current state, if any.
+    Unsolicited,
+}
+
+/// What the room's plain self-unavailable is about.
+#[derive(Debug)]
+pub enum LeaveAnswer {
+    /// One of the account's leaves.
+    Answered(LeaveDone),
+    /// A leave the core gave up on: nobody waits for it any more.
+    Forgotten,
+    /// No leave: the room removed the account by itself.
+    Unasked,
+}
+
+/// A session's nick change the room has not answered yet.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NickChange {
+    /// The id of the presence that asked for it.
+    pub id: String,
+    /// The session that asked; `None` once it left or closed (the answer still counts).
+    pub session: Option<FullJid>,
+    pub nick: String,
+    /// What the room showed for the account before: a refused change leaves it there.
+    pub shown_before: Option<Element>,
+}
 /// The account's membership of one room.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Join {
@@ -42,10 +120,18 @@ pub struct Join {
     pub phase: Phase,
     /// Sessions that joined, by full JID.
     pub members: BTreeMap<FullJid, Member>,
-    /// Sessions that left last and wait for the room's answer to the account's leave.
-    pub leaving: BTreeSet<FullJid>,
-    /// A session's pending nick change: the session and the nick it asked for.
-    pub nick_change: Option<(FullJid, String)>,
+    /// The account's presences the room has not answered yet, oldest first; the sessions
+    /// waiting for a leave's answer are in its entry.
+    pub in_flight: VecDeque<InFlight>,
+    /// A session's pending nick change.
+    pub nick_change: Option<NickChange>,
+    /// Makes the ids of this join's presences unique across joins (the core's input counter
+    /// when the join began), with `presences_sent` counting within it.
+    pub incarnation: u64,
+    pub presences_sent: u64,
+    /// The id of the latest presence the room answered: a room repeats it when it changes
+    /// the account's presence by itself (Prosody re-sends the presence it keeps).
+    pub last_answered: Option<String>,
     /// The presence payload the room currently has for the account.
     pub shown: Option<Element>,
     /// Since when no session has been joined (for `minimix_leave_after`).
@@ -53,8 +139,9 @@ pub struct Join {
     /// The password the join used, kept for rejoins.
     pub password: Option<String>,
     pub cache: RoomCache,
-    /// Ids of messages sessions sent through the account, newest last, to route errors back.
-    pub sent_ids: VecDeque<(String, FullJid)>,
+    /// Ids of messages sessions sent through the account, newest last, to route errors back;
+    /// `None` once the sender closed (an error about its message then reaches nobody).
+    pub sent_ids: VecDeque<(String, Option<FullJid>)>,
     /// Whether the room has confirmed this join at least once (or it was restored from
     /// storage): only such joins are persisted.
     pub durable: bool,
@@ -68,16 +155,22 @@ pub struct Join {
     pub ping_id: Option<String>,
     /// A quiet rejoin in flight (see `resync`): what the joined sessions already know.
     pub resync: Option<super::resync::Resync>,
+    /// The join timed out and its sessions were told so; if the room lets the account in
+    /// after all, it leaves again (unless a session joined meanwhile).
+    pub unwanted: bool,
 }
 
 impl Join {
-    pub fn new(nick: String, since: Millis) -> Self {
+    pub fn new(nick: String, since: Millis, incarnation: u64) -> Self {
         Self {
             nick,
             phase: Phase::Joining { since },
             members: BTreeMap::new(),
-            leaving: BTreeSet::new(),
+            in_flight: VecDeque::new(),
             nick_change: None,
+            incarnation,
+            presences_sent: 0,
+            last_answered: None,
             shown: None,
             idle_since: None,
             password: None,
@@ -89,6 +182,7 @@ impl Join {
             next_ping: None,
             ping_id: None,
             resync: None,
+            unwanted: false,
         }
     }
 
@@ -97,16 +191,197 @@ impl Join {
         if self.sent_ids.len() >= SENT_IDS_KEPT {
             self.sent_ids.pop_front();
         }
-        self.sent_ids.push_back((id.to_owned(), session.clone()));
+        self.sent_ids
+            .push_back((id.to_owned(), Some(session.clone())));
     }
 
-    /// The session that sent the message with this id, if it is still remembered.
-    pub fn sender_of(&self, id: &str) -> Option<&FullJid> {
+    /// Who sent the message with this id: `None` when the id is not remembered,
+    /// `Some(None)` when its sender has closed since.
+    pub fn sender_of(&self, id: &str) -> Option<Option<&FullJid>> {
         self.sent_ids
             .iter()
             .rev()
             .find(|(i, _)| i == id)
-            .map(|(_, s)| s)
+            .map(|(_, s)| s.as_ref())
+    }
+
+    /// A session closed: errors about its messages must not reach whoever gets its JID next.
+    pub fn forget_sender(&mut self, session: &FullJid) {
+        for (_, sender) in self.sent_ids.iter_mut() {
+            if sender.as_ref() == Some(session) {
+                *sender = None;
+            }
+        }
+    }
+
+    /// Sessions that left and wait for the room's answer to one of the account's leaves.
+    pub fn leaving(&self) -> impl Iterator<Item = &FullJid> {
+        self.in_flight
+            .iter()
+            .flat_map(|f| match f {
+                InFlight::Leave { sessions, .. } => Some(sessions.iter()),
+                InFlight::Presence { .. } => None,
+            })
+            .flatten()
+    }
+
+    pub fn is_leaving(&self, session: &FullJid) -> bool {
+        self.leaving().any(|s| s == session)
+    }
+
+    /// Whether a leave of the account is still unanswered.
+    pub fn leave_in_flight(&self) -> bool {
+        self.in_flight
+            .iter()
+            .any(|f| matches!(f, InFlight::Leave { .. }))
+    }
+
+    /// The session no longer waits for a leave's answer (it joined again, or closed).
+    pub fn stop_leaving(&mut self, session: &FullJid) {
+        for f in self.in_flight.iter_mut() {
+            if let InFlight::Leave { sessions, .. } = f {
+                sessions.remove(session);
+            }
+        }
+    }
+
+    /// Records a join, presence change or nick change about to be sent to the room and gives
+    /// `stanza` its id. Returns the sessions of a leave pushed out by the bound (taken as
+    /// answered: they are to be told locally).
+    #[must_use]
+    pub fn send_presence(&mut self, stanza: &mut Element) -> BTreeSet<FullJid> {
+        let id = self.next_presence_id(stanza);
+        self.record(InFlight::Presence { id })
+    }
+
+    /// Records a leave about to be sent to the room, and gives `stanza` its id; see
+    /// [`Join::send_presence`].
+    #[must_use]
+    pub fn send_leave(
+        &mut self,
+        stanza: &mut Element,
+        sessions: BTreeSet<FullJid>,
+        sent: Millis,
+        for_good: bool,
+    ) -> BTreeSet<FullJid> {
+        let id = self.next_presence_id(stanza);
+        self.record(InFlight::Leave {
+            id,
+            sessions,
+            sent,
+            for_good,
+        })
+    }
+
+    fn next_presence_id(&mut self, stanza: &mut Element) -> String {
+        self.presences_sent += 1;
+        let id = format!(
+            "{PRESENCE_ID_PREFIX}{:x}-{:x}",
+            self.incarnation, self.presences_sent
+        );
+        xml::set_attr(stanza, "id", id.clone());
+        id
+    }
+
+    fn record(&mut self, sent: InFlight) -> BTreeSet<FullJid> {
+        let mut evicted = BTreeSet::new();
+        while self.in_flight.len() >= IN_FLIGHT_KEPT {
+            if let Some(InFlight::Leave { sessions, .. }) = self.in_flight.pop_front() {
+                evicted.extend(sessions);
+            }
+        }
+        self.in_flight.push_back(sent);
+        evicted
+    }
+
+    /// Matches a self-presence or presence error (with the id it carries) to the join or
+    /// presence change it answers. Leaves sent before that were dropped by the room (it no
+    /// longer had the account, or a leave was lost): their sessions are returned, to be told
+    /// locally.
+    pub fn answer_presence(&mut self, id: Option<&str>) -> (Answer, BTreeSet<FullJid>) {
+        let ours = id.filter(|id| id.starts_with(PRESENCE_ID_PREFIX));
+        let position = match ours {
+            Some(id) => self
+                .in_flight
+                .iter()
+                .position(|f| matches!(f, InFlight::Presence { id: i } if i == id)),
+            None => self
+                .in_flight
+                .iter()
+                .position(|f| matches!(f, InFlight::Presence { .. })),
+        };
+        let Some(i) = position else {
+            let answer = match ours {
+                Some(id) if self.last_answered.as_deref() != Some(id) => Answer::Stale,
+                _ => Answer::Unsolicited,
+            };
+            return (answer, BTreeSet::new());
+        };
+        let mut dropped = BTreeSet::new();
+        for f in self.in_flight.drain(..=i) {
+            match f {
+                InFlight::Leave { sessions, .. } => dropped.extend(sessions),
+                InFlight::Presence { id } => self.last_answered = Some(id),
+            }
+        }
+        let answer = if self.leave_in_flight() {
+            Answer::Stale
+        } else {
+            Answer::Current
+        };
+        (answer, dropped)
+    }
+
+    /// Matches a plain self-unavailable (with the id it carries) to the leave it answers;
+    /// presences sent before that leave were lost.
+    pub fn answer_leave(&mut self, id: Option<&str>) -> LeaveAnswer {
+        let ours = id.filter(|id| id.starts_with(PRESENCE_ID_PREFIX));
+        let position = self.in_flight.iter().position(|f| match (f, ours) {
+            (InFlight::Leave { id: i, .. }, Some(id)) => i == id,
+            (InFlight::Leave { .. }, None) => true,
+            (InFlight::Presence { .. }, _) => false,
+        });
+        match (position, ours) {
+            (Some(i), _) => LeaveAnswer::Answered(self.take_through(i)),
+            (None, Some(_)) => LeaveAnswer::Forgotten,
+            (None, None) => LeaveAnswer::Unasked,
+        }
+    }
+
+    /// Takes off the leaves sent at `sent_before` or earlier (with whatever was sent before
+    /// them): the room will not answer them any more.
+    pub fn expire_leaves(&mut self, sent_before: Millis) -> LeaveDone {
+        let last_expired = self
+            .in_flight
+            .iter()
+            .rposition(|f| matches!(f, InFlight::Leave { sent, .. } if *sent <= sent_before));
+        match last_expired {
+            Some(i) => self.take_through(i),
+            None => LeaveDone::default(),
+        }
+    }
+
+    /// Takes off the entries up to `i`, which is a leave.
+    fn take_through(&mut self, i: usize) -> LeaveDone {
+        let mut done = LeaveDone::default();
+        for f in self.in_flight.drain(..=i) {
+            if let InFlight::Leave {
+                sessions, for_good, ..
+            } = f
+            {
+                done.sessions.extend(sessions);
+                done.for_good = for_good;
+            }
+        }
+        done
+    }
+
+    /// When the oldest unanswered leave was sent.
+    pub fn oldest_leave(&self) -> Option<Millis> {
+        self.in_flight.iter().find_map(|f| match f {
+            InFlight::Leave { sent, .. } => Some(*sent),
+            InFlight::Presence { .. } => None,
+        })
     }
 }
 
@@ -130,8 +405,6 @@ pub struct Account {
     pub bookmarks: BTreeMap<jid::BareJid, Element>,
     /// When its sessions' recent join requests came (the last minute's, bounded by the limit).
     pub recent_joins: VecDeque<Millis>,
-    /// Joins that timed out, whose late answers are dropped (see `abandoned`).
-    pub abandoned: BTreeMap<jid::BareJid, super::abandoned::Abandoned>,
 }
 
 impl Account {
@@ -141,6 +414,5 @@ impl Account {
             && self.pending_iqs.is_empty()
             && self.bookmarks.is_empty()
             && self.recent_joins.is_empty()
-            && self.abandoned.is_empty()
     }
 }

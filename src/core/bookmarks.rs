@@ -7,6 +7,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::account::{Join, Phase};
+use super::local;
 use super::muc::{NS_CLIENT, NS_MUC};
 use super::presence;
 use super::time::Millis;
@@ -78,7 +79,7 @@ impl Minimix {
                     config.away_show.as_deref(),
                     config.away_status.as_deref(),
                 );
-                let mut join = Join::new(nick, now);
+                let mut join = Join::new(nick, now, self.seq);
                 join.password = password.clone();
                 join.idle_since = Some(now);
                 join.shown = Some(payload.clone());
@@ -94,33 +95,42 @@ impl Minimix {
                     x.append_child(xml::text_element("password", NS_MUC, password));
                 }
                 stanza.append_child(x);
+                let mut stanza = as_account(&stanza, &account);
+                let _nothing_to_evict = join.send_presence(&mut stanza);
                 acct.rooms.insert(room, join);
-                out.push(Action::Route {
-                    stanza: as_account(&stanza, &account),
-                });
+                out.push(Action::Route { stanza });
                 let deadline = now + config.join_timeout_ms;
                 self.note_deadline(deadline);
             }
             Some(join) if !autojoin && join.phase != Phase::Leaving => {
-                begin_leave(&account, &room, join, &mut out);
+                begin_leave(now, &account, &room, join, &mut out);
+                let deadline = now + config.join_timeout_ms;
+                self.note_deadline(deadline);
             }
             _ => {}
         }
         Outcome::handled(out)
     }
 
-    pub(super) fn handle_bookmark_retracted(&mut self, account: BareJid, room: BareJid) -> Outcome {
+    pub(super) fn handle_bookmark_retracted(
+        &mut self,
+        now: Millis,
+        account: BareJid,
+        room: BareJid,
+    ) -> Outcome {
         let mut out = Vec::new();
+        let mut leaving = false;
         if let Some(acct) = self.accounts.get_mut(&account) {
             acct.bookmarks.remove(&room);
             if let Some(join) = acct.rooms.get_mut(&room) {
                 if join.phase != Phase::Leaving {
-                    begin_leave(&account, &room, join, &mut out);
+                    begin_leave(now, &account, &room, join, &mut out);
+                    leaving = true;
                 }
             }
-            if acct.is_empty() {
-                self.accounts.remove(&account);
-            }
+        }
+        if leaving {
+            self.note_deadline(now + self.config.join_timeout_ms);
         }
         Outcome::handled(out)
     }
@@ -164,24 +174,29 @@ impl Minimix {
 }
 
 /// The account leaves `room` with everyone: the joined sessions will get the room's own
-/// self-unavailable when it comes.
+/// self-unavailable when it comes (the caller arms the deadline for a room that never does).
 pub(super) fn begin_leave(
+    now: Millis,
     account: &BareJid,
     room: &BareJid,
     join: &mut Join,
     out: &mut Vec<Action>,
 ) {
-    let sessions = std::mem::take(&mut join.members);
-    join.leaving.extend(sessions.into_keys());
+    let sessions = std::mem::take(&mut join.members).into_keys().collect();
     join.phase = Phase::Leaving;
-    if let Some(to) = occupant_jid(room, &join.nick) {
-        let leave = xml::element(
-            "presence",
-            NS_CLIENT,
-            &[("type", "unavailable"), ("to", to.as_str())],
-        );
-        out.push(Action::Route {
-            stanza: as_account(&leave, account),
-        });
-    }
+    join.unwanted = false;
+    let Some(to) = occupant_jid(room, &join.nick) else {
+        // No occupant JID to leave from (a stored nick gone bad): out at once.
+        local::tell_left(room, join, sessions, out);
+        return;
+    };
+    let leave = xml::element(
+        "presence",
+        NS_CLIENT,
+        &[("type", "unavailable"), ("to", to.as_str())],
+    );
+    let mut leave = as_account(&leave, account);
+    let evicted = join.send_leave(&mut leave, sessions, now, true);
+    local::tell_left(room, join, evicted, out);
+    out.push(Action::Route { stanza: leave });
 }

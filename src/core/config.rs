@@ -116,12 +116,159 @@ impl Config {
                 });
             }
         }
-        if self.join_timeout_ms == 0 || self.iq_timeout_ms == 0 {
-            return Err(ConfigError {
-                option: "minimix_join_timeout",
-                reason: "timeouts must be positive".into(),
-            });
+        if let Some(status) = &self.away_status {
+            if status.chars().any(char::is_control) {
+                return Err(ConfigError {
+                    option: "minimix_away_status",
+                    reason: "must not contain control characters".into(),
+                });
+            }
+            if status.len() > MAX_AWAY_STATUS_BYTES {
+                return Err(ConfigError {
+                    option: "minimix_away_status",
+                    reason: format!("longer than {MAX_AWAY_STATUS_BYTES} bytes"),
+                });
+            }
         }
+        within(
+            "minimix_join_timeout",
+            Some(self.join_timeout_ms),
+            1,
+            MAX_TIMEOUT_MS,
+        )?;
+        within(
+            "minimix_iq_timeout",
+            Some(self.iq_timeout_ms),
+            1,
+            MAX_TIMEOUT_MS,
+        )?;
+        within(
+            "minimix_leave_after",
+            self.leave_after_ms,
+            0,
+            MAX_LEAVE_AFTER_MS,
+        )?;
+        within(
+            "minimix_ping_interval",
+            self.ping_interval_ms,
+            MIN_PING_INTERVAL_MS,
+            MAX_PING_INTERVAL_MS,
+        )?;
         Ok(())
+    }
+}
+
+/// The longest `minimix_join_timeout` / `minimix_iq_timeout`: a day.
+pub const MAX_TIMEOUT_MS: u64 = 86_400_000;
+/// The longest `minimix_leave_after`: a year.
+pub const MAX_LEAVE_AFTER_MS: u64 = 365 * 86_400_000;
+/// `minimix_ping_interval` between a second (a shorter one would keep the timer busy) and a week.
+pub const MIN_PING_INTERVAL_MS: u64 = 1_000;
+pub const MAX_PING_INTERVAL_MS: u64 = 7 * 86_400_000;
+/// The longest `minimix_away_status`.
+pub const MAX_AWAY_STATUS_BYTES: usize = 1024;
+
+/// A duration option (when set) within `min..=max` milliseconds, or an error in seconds.
+fn within(option: &'static str, ms: Option<u64>, min: u64, max: u64) -> Result<(), ConfigError> {
+    match ms {
+        Some(v) if v < min || v > max => Err(ConfigError {
+            option,
+            reason: format!(
+                "{} s is outside {}..={} s",
+                v as f64 / 1000.0,
+                min as f64 / 1000.0,
+                max / 1000
+            ),
+        }),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_of(config: Config) -> Option<&'static str> {
+        config.validate().err().map(|e| e.option)
+    }
+
+    #[test]
+    fn the_defaults_are_valid() {
+        assert_eq!(error_of(Config::default()), None);
+    }
+
+    #[test]
+    fn an_away_status_with_control_characters_or_too_long_is_refused() {
+        for status in ["away\nnow", "a\u{0}b", "\u{1b}[31m", &"x".repeat(1025)] {
+            let config = Config {
+                away_status: Some(status.to_owned()),
+                ..Config::default()
+            };
+            assert_eq!(error_of(config), Some("minimix_away_status"), "{status:?}");
+        }
+        let fine = Config {
+            away_status: Some("Away from all devices — back soon ☕".to_owned()),
+            ..Config::default()
+        };
+        assert_eq!(error_of(fine), None);
+    }
+
+    #[test]
+    fn timeouts_beyond_their_maxima_or_zero_are_refused_with_the_option_named() {
+        let cases = [
+            (
+                Config {
+                    join_timeout_ms: MAX_TIMEOUT_MS + 1,
+                    ..Config::default()
+                },
+                "minimix_join_timeout",
+            ),
+            (
+                Config {
+                    join_timeout_ms: 0,
+                    ..Config::default()
+                },
+                "minimix_join_timeout",
+            ),
+            (
+                Config {
+                    iq_timeout_ms: u64::MAX,
+                    ..Config::default()
+                },
+                "minimix_iq_timeout",
+            ),
+            (
+                Config {
+                    leave_after_ms: Some(MAX_LEAVE_AFTER_MS + 1),
+                    ..Config::default()
+                },
+                "minimix_leave_after",
+            ),
+            (
+                Config {
+                    ping_interval_ms: Some(0),
+                    ..Config::default()
+                },
+                "minimix_ping_interval",
+            ),
+            (
+                Config {
+                    ping_interval_ms: Some(MAX_PING_INTERVAL_MS + 1),
+                    ..Config::default()
+                },
+                "minimix_ping_interval",
+            ),
+        ];
+        for (config, option) in cases {
+            assert_eq!(error_of(config), Some(option));
+        }
+        let limits = Config {
+            join_timeout_ms: MAX_TIMEOUT_MS,
+            iq_timeout_ms: 1,
+            leave_after_ms: Some(0),
+            ping_interval_ms: None,
+            ..Config::default()
+        };
+        assert_eq!(error_of(limits), None);
     }
 }

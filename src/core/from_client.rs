@@ -19,10 +19,9 @@
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
-use super::account::{Join, Member, PendingIq, Phase};
-use super::muc::{
-    self, HistoryRequest, StatusCode, NS_CLIENT, NS_MUC, NS_MUC_ADMIN, NS_MUC_USER, NS_PING,
-};
+use super::account::{Join, Member, NickChange, PendingIq, Phase};
+use super::local;
+use super::muc::{self, HistoryRequest, NS_CLIENT, NS_MUC, NS_MUC_ADMIN, NS_PING};
 use super::presence;
 use super::replay;
 use super::xml;
@@ -48,7 +47,7 @@ impl Minimix {
         match muc::stanza_type(&stanza) {
             None if muc::is_join_request(&stanza) => self.handle_join(now, session, to, stanza),
             None => self.handle_presence_update(session, to, stanza),
-            Some("unavailable") => self.handle_leave(session, to, stanza),
+            Some("unavailable") => self.handle_leave(now, session, to, stanza),
             Some("error") if self.tracks(&session.to_bare(), &to.to_bare()) => {
                 // An error from a session towards the room must never turn into an error from
                 // the account (a kickable error gets the account removed).
@@ -75,6 +74,7 @@ impl Minimix {
         let payload = presence::payload_of(&stanza);
         let member = Member {
             requested_nick: nick.clone(),
+            in_room: false,
             payload: payload.clone(),
             seq: self.seq,
         };
@@ -99,8 +99,8 @@ impl Minimix {
             if acct.is_empty() {
                 self.accounts.remove(&account);
             }
-            let error = join_error(
-                &to,
+            let error = local::join_error(
+                to.as_str(),
                 &session,
                 "wait",
                 "policy-violation",
@@ -119,6 +119,11 @@ impl Minimix {
         let config = &self.config;
 
         let mut out = Vec::new();
+        if let Some(join) = acct.rooms.get_mut(&room) {
+            // A session joining again after its own leave no longer waits for that leave's
+            // answer: it gets the answer to its join instead (never both).
+            join.stop_leaving(&session);
+        }
         match acct.rooms.get_mut(&room) {
             None => {
                 if rooms_in_use >= config.max_rooms {
@@ -126,8 +131,8 @@ impl Minimix {
                     if acct.is_empty() {
                         self.accounts.remove(&account);
                     }
-                    let error = join_error(
-                        &to,
+                    let error = local::join_error(
+                        to.as_str(),
                         &session,
                         "wait",
                         "resource-constraint",
@@ -138,24 +143,32 @@ impl Minimix {
                         stanza: error,
                     }]);
                 }
-                let mut join = Join::new(nick, now);
+                let mut join = Join::new(nick, now, self.seq);
                 join.password = stanza
                     .get_child("x", NS_MUC)
                     .and_then(|x| x.get_child("password", NS_MUC))
                     .map(|p| p.text());
                 join.members.insert(session, member);
                 join.shown = Some(payload);
+                let mut routed = as_account(&stanza, &account);
+                let _nothing_to_evict = join.send_presence(&mut routed);
                 acct.rooms.insert(room, join);
-                out.push(Action::Route {
-                    stanza: as_account(&stanza, &account),
-                });
+                out.push(Action::Route { stanza: routed });
                 let deadline = now + config.join_timeout_ms;
                 self.note_deadline(deadline);
             }
             Some(join) => match join.phase {
                 Phase::Joined => {
                     join.idle_since = None;
-                    join.members.insert(session.clone(), member);
+                    // The replay tells the session the account's nick (210 if it asked another).
+                    join.members.insert(
+                        session.clone(),
+                        Member {
+                            in_room: true,
+                            requested_nick: join.nick.clone(),
+                            ..member
+                        },
+                    );
                     let history = HistoryRequest::from_join(&stanza);
                     let joiner = replay::LateJoiner {
                         session: &session,
@@ -182,6 +195,7 @@ impl Minimix {
                     // The account's join is in flight: this session waits with the others. It gets
                     // the occupants that arrived so far now, and the rest as it arrives.
                     join.idle_since = None;
+                    join.unwanted = false;
                     join.members.insert(session.clone(), member);
                     out.extend(replay::occupants_for(&join.cache, &session));
                 }
@@ -190,12 +204,14 @@ impl Minimix {
                     join.phase = Phase::Joining { since: now };
                     join.nick = nick;
                     join.idle_since = None;
+                    join.unwanted = false;
                     join.members.insert(session, member);
                     join.shown = Some(payload);
                     join.cache = Default::default();
-                    out.push(Action::Route {
-                        stanza: as_account(&stanza, &account),
-                    });
+                    let mut routed = as_account(&stanza, &account);
+                    let evicted = join.send_presence(&mut routed);
+                    local::tell_left(&room, join, evicted, &mut out);
+                    out.push(Action::Route { stanza: routed });
                     let deadline = now + config.join_timeout_ms;
                     self.note_deadline(deadline);
                 }
@@ -228,24 +244,42 @@ impl Minimix {
         member.payload = presence::payload_of(&stanza);
         member.seq = seq;
         let mut out = Vec::new();
+        if !member.in_room {
+            // Still waiting for its join: not an occupant yet, so no nick change either (a room
+            // would refuse it); what it shows counts once the join is confirmed.
+            return Outcome::handled(out);
+        }
         let nick = to.resource().as_str();
         if nick != join.nick {
             // A nick change is the account's: every joined session sees the room's 303.
-            join.nick_change = Some((session, nick.to_owned()));
-            join.shown = Some(presence::payload_of(&stanza));
-            out.push(Action::Route {
-                stanza: as_account(&stanza, &account),
+            let shown_before = join.shown.replace(presence::payload_of(&stanza));
+            let mut routed = as_account(&stanza, &account);
+            let evicted = join.send_presence(&mut routed);
+            local::tell_left(&room, join, evicted, &mut out);
+            join.nick_change = Some(NickChange {
+                id: routed.attr("id").unwrap_or_default().to_owned(),
+                session: Some(session),
+                nick: nick.to_owned(),
+                shown_before,
             });
+            out.push(Action::Route { stanza: routed });
         } else {
             update_shown(&account, &room, join, config, &mut out);
         }
         Outcome::handled(out)
     }
 
-    fn handle_leave(&mut self, session: FullJid, to: FullJid, stanza: Element) -> Outcome {
+    fn handle_leave(
+        &mut self,
+        now: Millis,
+        session: FullJid,
+        to: FullJid,
+        stanza: Element,
+    ) -> Outcome {
         let account = session.to_bare();
         let room = to.to_bare();
         let config = &self.config;
+        let leave_deadline = now + config.join_timeout_ms;
         let Some(join) = self
             .accounts
             .get_mut(&account)
@@ -255,24 +289,17 @@ impl Minimix {
         };
         if join.members.remove(&session).is_none() {
             // Already leaving, or never joined from this session: nothing for the room.
-            return if join.leaving.contains(&session) {
+            return if join.is_leaving(&session) {
                 Outcome::handled(Vec::new())
             } else {
                 Outcome::pass()
             };
         }
-        if join
-            .nick_change
-            .as_ref()
-            .is_some_and(|(s, _)| *s == session)
-        {
-            join.nick_change = None;
-        }
+        forget_nick_change_asker(join, &session);
         let mut out = Vec::new();
         if join.members.is_empty() {
             // The last joined session leaves: so does the account. The session gets the room's
-            // own self-unavailable when it comes.
-            join.leaving.insert(session);
+            // own self-unavailable when it comes (or a local one if the room never answers).
             join.phase = Phase::Leaving;
             let mut leave = xml::element("presence", NS_CLIENT, &[("type", "unavailable")]);
             for status in stanza.children().filter(|c| c.is("status", NS_CLIENT)) {
@@ -281,11 +308,13 @@ impl Minimix {
             if let Some(to) = occupant_jid(&room, &join.nick) {
                 xml::set_attr(&mut leave, "to", to.as_str());
             }
-            out.push(Action::Route {
-                stanza: as_account(&leave, &account),
-            });
+            let mut leave = as_account(&leave, &account);
+            let evicted = join.send_leave(&mut leave, [session].into(), now, true);
+            local::tell_left(&room, join, evicted, &mut out);
+            out.push(Action::Route { stanza: leave });
+            self.note_deadline(leave_deadline);
         } else {
-            let unavailable = self_unavailable(&room, join, &session);
+            let unavailable = local::self_unavailable(&room, join, &session, &[]);
             out.push(Action::Deliver {
                 to: session,
                 stanza: unavailable,
@@ -460,14 +489,9 @@ impl Minimix {
         let mut out = Vec::new();
         let mut idle = false;
         for (room, join) in acct.rooms.iter_mut() {
-            join.leaving.remove(&session);
-            if join
-                .nick_change
-                .as_ref()
-                .is_some_and(|(s, _)| *s == session)
-            {
-                join.nick_change = None;
-            }
+            join.stop_leaving(&session);
+            join.forget_sender(&session);
+            forget_nick_change_asker(join, &session);
             if join.members.remove(&session).is_some() {
                 if join.members.is_empty() {
                     // The account stays in the room; it just has no device there any more.
@@ -484,6 +508,18 @@ impl Minimix {
             }
         }
         Outcome::pass_with(out)
+    }
+}
+
+/// The session that asked for a nick change is gone: the room's answer reaches the others
+/// (an accepted change is the account's), a refusal nobody.
+fn forget_nick_change_asker(join: &mut Join, session: &FullJid) {
+    if let Some(change) = join
+        .nick_change
+        .as_mut()
+        .filter(|c| c.session.as_ref() == Some(session))
+    {
+        change.session = None;
     }
 }
 
@@ -514,75 +550,11 @@ pub(super) fn update_shown(
     };
     let mut update = desired.clone();
     xml::set_attr(&mut update, "to", to.as_str());
-    out.push(Action::Route {
-        stanza: as_account(&update, account),
-    });
     join.shown = Some(desired);
-}
-
-/// The self-unavailable a session gets when it leaves while other sessions stay: what the room
-/// would send it, built from the account's cached self-presence.
-fn self_unavailable(room: &BareJid, join: &Join, session: &FullJid) -> Element {
-    let mut p = xml::element(
-        "presence",
-        NS_CLIENT,
-        &[("type", "unavailable"), ("to", session.as_str())],
-    );
-    if let Some(from) = occupant_jid(room, &join.nick) {
-        xml::set_attr(&mut p, "from", from.as_str());
-    }
-    let mut x = Element::bare("x", NS_MUC_USER);
-    let mut item = xml::element("item", NS_MUC_USER, &[("role", "none")]);
-    let cached = join
-        .cache
-        .self_presence
-        .as_ref()
-        .and_then(|s| s.element().ok());
-    let cached_item = cached
-        .as_ref()
-        .and_then(muc::muc_user)
-        .and_then(|x| x.get_child("item", NS_MUC_USER));
-    if let Some(cached) = cached_item {
-        for key in ["affiliation", "jid"] {
-            if let Some(v) = cached.attr(key) {
-                xml::set_attr(
-                    &mut item,
-                    if key == "jid" { "jid" } else { "affiliation" },
-                    v,
-                );
-            }
-        }
-    }
-    x.append_child(item);
-    x.append_child(xml::element(
-        "status",
-        NS_MUC_USER,
-        &[("code", &StatusCode::SelfPresence.code().to_string())],
-    ));
-    p.append_child(x);
-    p
-}
-
-/// A presence error for a join the core refuses itself.
-fn join_error(
-    occupant: &FullJid,
-    session: &FullJid,
-    error_type: &str,
-    condition: &str,
-    text: &str,
-) -> Element {
-    let mut p = xml::element(
-        "presence",
-        NS_CLIENT,
-        &[
-            ("type", "error"),
-            ("from", occupant.as_str()),
-            ("to", session.as_str()),
-        ],
-    );
-    p.append_child(Element::bare("x", NS_MUC));
-    p.append_child(muc::error_element(error_type, condition, Some(text)));
-    p
+    let mut update = as_account(&update, account);
+    let evicted = join.send_presence(&mut update);
+    local::tell_left(room, join, evicted, out);
+    out.push(Action::Route { stanza: update });
 }
 
 /// A reply to a session's iq, from the JID it asked: a result, or an error.

@@ -8,9 +8,13 @@ use std::collections::BTreeSet;
 use jid::{BareJid, FullJid, Jid};
 use minidom::Element;
 
-use super::account::Phase;
+use super::account::{Answer, InFlight, Join, LeaveAnswer, Phase, PRESENCE_ID_PREFIX};
+use super::config::Config;
+use super::from_client::update_shown;
+use super::local::{self, JoinFailure};
 use super::muc::{self, StatusCode};
 use super::resync;
+use super::shared::Interner;
 use super::time::Millis;
 use super::xml;
 use super::{deliver_to, fork_to_members, Action, Minimix, Outcome};
@@ -26,58 +30,27 @@ impl Minimix {
             return Outcome::pass();
         };
         let room = from.to_bare();
-        let max_occupants = self.config.max_occupants;
         let config = &self.config;
         let shared = &mut self.shared;
-
-        let next_ping = self.config.ping_interval_ms.map(|i| now + i);
-        let Some(acct) = self.accounts.get_mut(&account) else {
+        let Some(join) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(&room))
+        else {
             return Outcome::pass();
         };
-        let Some(join) = acct.rooms.get_mut(&room) else {
-            return Outcome::pass();
+        let nick = from.resource().map(|r| r.as_str());
+        let about = About {
+            now,
+            account: &account,
+            room: &room,
+            stanza: &stanza,
+            config,
         };
-        let nick = from.resource().map(|r| r.as_str().to_owned());
         let mut out = Vec::new();
-        // Bookmark sync after the match: the account left for good / a join was confirmed.
-        let mut left_for_good = false;
-        let mut confirmed: Option<String> = None;
-        let mut ping_armed: Option<Millis> = None;
+        let mut fx = Effects::default();
         match muc::stanza_type(&stanza) {
-            Some("error") => {
-                if let Some((session, _)) = join
-                    .nick_change
-                    .take_if(|(_, n)| Some(n.as_str()) == nick.as_deref())
-                {
-                    // The room refused a session's nick change: only that session asked.
-                    deliver_to(&stanza, std::iter::once(&session), &mut out);
-                    return Outcome::handled(out);
-                }
-                match join.phase {
-                    Phase::Joined => deliver_to(&stanza, join.members.keys(), &mut out),
-                    Phase::Joining { .. } | Phase::Leaving => {
-                        // The join failed (or the room errs on the leave): every waiting session
-                        // hears it, and nothing is left behind to block a later join.
-                        deliver_to(
-                            &stanza,
-                            join.members.keys().chain(join.leaving.iter()),
-                            &mut out,
-                        );
-                        if join.durable {
-                            out.push(Action::Persist {
-                                account: account.clone(),
-                            });
-                        }
-                        // A room that refuses for good (gone, forbidden, members-only, …) should
-                        // not be rejoined by every device: that is what autojoin would do.
-                        left_for_good = stanza
-                            .get_child("error", muc::NS_CLIENT)
-                            .and_then(|e| e.attr("type"))
-                            .is_some_and(|t| t == "cancel" || t == "auth");
-                        acct.rooms.remove(&room);
-                    }
-                }
-            }
+            Some("error") => on_error(&about, join, nick, &mut out, &mut fx),
             None | Some("unavailable") => {
                 let Some(nick) = nick else {
                     // A presence from the room's bare JID is not occupant traffic; nobody asked.
@@ -91,124 +64,40 @@ impl Minimix {
                     if available {
                         if !join
                             .cache
-                            .set_occupant(shared, &nick, &stanza, max_occupants)
+                            .set_occupant(shared, nick, &stanza, config.max_occupants)
                         {
-                            log::info!("{room}: more than {max_occupants} occupants (minimix_max_occupants); not caching {nick}");
+                            log::info!("{room}: more than {} occupants (minimix_max_occupants); not caching {nick}", config.max_occupants);
                         }
                     } else {
-                        join.cache.remove_occupant(&nick);
+                        join.cache.remove_occupant(nick);
                     }
                     if join.resync.is_some() {
-                        resync::occupant_presence(join, &nick, &mut out);
+                        resync::occupant_presence(join, nick, &mut out);
                     } else {
                         fork_to_members(join, &mut out);
                     }
                 } else if available {
-                    if join.phase != Phase::Joined || join.nick != nick || !join.durable {
-                        out.push(Action::Persist {
-                            account: account.clone(),
-                        });
-                    }
-                    join.durable = true;
-                    if matches!(join.phase, Phase::Joining { .. }) && !join.members.is_empty() {
-                        confirmed = Some(nick.clone());
-                    }
-                    join.nick = nick.clone();
-                    join.phase = Phase::Joined;
-                    if join.next_ping.is_none() {
-                        join.next_ping = next_ping;
-                        ping_armed = next_ping;
-                    }
-
-                    join.nick_change = None;
-                    // After a quiet rejoin, sessions that were joined hear only what changed.
-                    let old_self = match (&join.resync, &join.cache.self_presence) {
-                        (Some(_), Some(old)) => old.element().ok(),
-                        _ => None,
-                    };
-                    join.cache.set_self_presence(shared, &stanza);
-                    let told: BTreeSet<FullJid> = join
-                        .members
-                        .keys()
-                        .filter(|s| {
-                            !resync::self_presence_is_news(join, s, old_self.as_ref(), &stanza)
-                        })
-                        .cloned()
-                        .collect();
-                    for (session, member) in join.members.iter_mut() {
-                        if told.contains(session) {
-                            continue;
-                        }
-                        let mut s = super::replay::addressed(&stanza, session);
-                        muc::show_session_as_real_jid(&mut s, session);
-                        if member.requested_nick != nick {
-                            muc::add_status(&mut s, StatusCode::NickAssigned);
-                        } else {
-                            muc::remove_status(&mut s, StatusCode::NickAssigned);
-                        }
-                        out.push(Action::Deliver {
-                            to: session.clone(),
-                            stanza: s,
-                        });
-                        // The session now knows the account's nick; later updates are plain.
-                        member.requested_nick = nick.clone();
-                    }
-                    resync::occupants_gone(join, &room, &mut out);
-                    // Sessions may have changed their presence while the join was in flight.
-                    super::from_client::update_shown(&account, &room, join, config, &mut out);
-                } else if muc::has_status(&stanza, StatusCode::NickChanged) {
-                    // The account's nick is changing; the new self-presence follows. Every joined
-                    // session sees this 303, so the new nick is what each of them expects.
-                    if let Some(new_nick) = muc::item_nick(&stanza) {
-                        for member in join.members.values_mut() {
-                            member.requested_nick = new_nick.to_owned();
-                        }
-                    }
-                    fork_to_members(join, &mut out);
-                } else if matches!(join.phase, Phase::Joining { .. }) && !join.leaving.is_empty() {
-                    // The answer to the account's earlier leave, while a new join is in flight.
-                    for session in std::mem::take(&mut join.leaving) {
-                        out.push(Action::Forward { to: session });
-                    }
+                    on_self_presence(&about, shared, join, nick, &mut out, &mut fx);
                 } else {
-                    // The account is out of the room: it left, or was kicked (307), banned (301),
-                    // removed (321, 322, 332, 333), or the room was destroyed. Everyone joined
-                    // hears it, and the state is dropped so a later join starts afresh.
-                    if join.phase != Phase::Leaving {
-                        log::info!(
-                            "{account} removed from {room} (codes {:?})",
-                            muc::status_codes(&stanza)
-                        );
-                    }
-                    for session in join.members.keys().chain(join.leaving.iter()) {
-                        out.push(Action::Forward {
-                            to: session.clone(),
-                        });
-                    }
-                    if join.durable {
-                        out.push(Action::Persist {
-                            account: account.clone(),
-                        });
-                    }
-                    left_for_good = true;
-                    acct.rooms.remove(&room);
+                    on_self_unavailable(&about, join, nick, &mut out, &mut fx);
                 }
             }
             // Subscriptions and probes are not room traffic.
             _ => return Outcome::pass(),
         }
-        if let Some(at) = ping_armed {
+        if fx.ended {
+            if let Some(acct) = self.accounts.get_mut(&account) {
+                acct.rooms.remove(&room);
+            }
+        }
+        for at in fx.deadlines {
             self.note_deadline(at);
         }
-        if left_for_good {
+        if fx.left_for_good {
             out.extend(self.autojoin_cleared(&account, &room));
         }
-
-        if let Some(nick) = confirmed {
+        if let Some(nick) = fx.confirmed {
             out.extend(self.bookmark_for_join(&account, &room, &nick));
-        }
-        if self.accounts.get(&account).is_some_and(|a| a.is_empty()) {
-            self.accounts.remove(&account);
         }
         Outcome::handled(out)
     }
@@ -250,6 +139,8 @@ impl Minimix {
                         return Outcome::handled(out);
                     }
                 } else if muc::is_history_worthy(&stanza) {
+                    // (A room replays the same history to every join of the account: the cache
+                    // keeps each delayed message once.)
                     join.cache
                         .push_history(shared, &stanza, &room, now, max_messages, max_bytes);
                 }
@@ -259,7 +150,10 @@ impl Minimix {
                 // An error about something a session sent through the account goes back to that
                 // session; never bounced (an error to the room from the account is kickable).
                 match stanza.attr("id").and_then(|id| join.sender_of(id)) {
-                    Some(session) => deliver_to(&stanza, std::iter::once(session), &mut out),
+                    Some(Some(session)) => deliver_to(&stanza, std::iter::once(session), &mut out),
+                    Some(None) => {
+                        log::debug!("{room}: dropping an error about a closed session's message")
+                    }
                     None => deliver_to(&stanza, join.members.keys(), &mut out),
                 }
             }
@@ -290,7 +184,11 @@ impl Minimix {
         let Some(acct) = self.accounts.get_mut(&account) else {
             return Outcome::pass();
         };
-        if let Some(outcome) = self_ping_answer(now, &account, acct, id, &stanza) {
+        let join_timeout = self.config.join_timeout_ms;
+        if let Some((outcome, rejoined)) = self_ping_answer(now, &account, acct, id, &stanza) {
+            if rejoined {
+                self.note_deadline(now + join_timeout);
+            }
             return outcome;
         }
         let from_peer = acct
@@ -355,14 +253,15 @@ impl Minimix {
 /// The room's answer to the account's own XEP-0410 self-ping, if this is one. A result, or an
 /// error other than `not-acceptable` (e.g. service-unavailable: pings unsupported), means the
 /// account is still in; `not-acceptable` means the room dropped it (say, its server
-/// restarted): the account rejoins quietly, the joined sessions see no leave.
+/// restarted): the account rejoins quietly, the joined sessions see no leave. The flag says
+/// whether it rejoins (a join deadline to arm).
 fn self_ping_answer(
     now: Millis,
     account: &BareJid,
     acct: &mut super::Account,
     id: &str,
     stanza: &Element,
-) -> Option<Outcome> {
+) -> Option<(Outcome, bool)> {
     let from = stanza.attr("from")?.parse::<jid::FullJid>().ok()?;
     let room = from.to_bare();
     let join = acct.rooms.get_mut(&room)?;
@@ -375,11 +274,19 @@ fn self_ping_answer(
             .get_child("error", muc::NS_CLIENT)
             .is_some_and(|e| e.has_child("not-acceptable", muc::NS_STANZAS));
     let mut out = Vec::new();
-    if dropped && join.phase == Phase::Joined {
+    let rejoined = dropped && join.phase == Phase::Joined;
+    if rejoined {
         log::info!("{account}: {room} no longer has the account; rejoining");
-        out.push(rejoin(now, account, &room, join, from.resource().as_str()));
+        rejoin(
+            now,
+            account,
+            &room,
+            join,
+            from.resource().as_str(),
+            &mut out,
+        );
     }
-    Some(Outcome::handled(out))
+    Some((Outcome::handled(out), rejoined))
 }
 
 /// A join from the account to a room it believes it is in, asking for the missed history.
@@ -389,7 +296,8 @@ pub(super) fn rejoin(
     room: &BareJid,
     join: &mut super::Join,
     nick: &str,
-) -> Action {
+    out: &mut Vec<Action>,
+) {
     let mut stanza = join
         .shown
         .clone()
@@ -400,7 +308,293 @@ pub(super) fn rejoin(
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
     resync::start(join);
-    Action::Route {
-        stanza: super::as_account(&stanza, account),
+    let mut stanza = super::as_account(&stanza, account);
+    let evicted = join.send_presence(&mut stanza);
+    local::tell_left(room, join, evicted, out);
+    out.push(Action::Route { stanza });
+}
+
+/// The room presence being handled, and where it is from.
+struct About<'a> {
+    now: Millis,
+    account: &'a BareJid,
+    room: &'a BareJid,
+    stanza: &'a Element,
+    config: &'a Config,
+}
+
+/// What a room presence changed beyond the join itself, for the caller to finish.
+#[derive(Default)]
+struct Effects {
+    /// The account is out of the room: its state goes.
+    ended: bool,
+    /// ... for good, as far as bookmark sync is concerned (autojoin gets cleared).
+    left_for_good: bool,
+    /// A join sessions waited for was confirmed with this nick (`minimix_bookmark_joins`).
+    confirmed: Option<String>,
+    /// Deadlines to arm.
+    deadlines: Vec<Millis>,
+}
+
+impl Effects {
+    /// The join ends; a durable one is saved without it.
+    fn end(&mut self, about: &About, join: &Join, out: &mut Vec<Action>) {
+        self.ended = true;
+        if join.durable {
+            out.push(Action::Persist {
+                account: about.account.clone(),
+            });
+        }
     }
+}
+
+/// A presence error from the room: the refusal of a nick change, of the account's join, or
+/// of a presence update (a room that no longer has the account says so).
+fn on_error(
+    about: &About,
+    join: &mut Join,
+    nick: Option<&str>,
+    out: &mut Vec<Action>,
+    fx: &mut Effects,
+) {
+    let id = about
+        .stanza
+        .attr("id")
+        .filter(|id| id.starts_with(PRESENCE_ID_PREFIX));
+    let refused_nick_change = join.nick_change.take_if(|c| match id {
+        Some(id) => c.id == id,
+        None => Some(c.nick.as_str()) == nick,
+    });
+    let (answer, dropped) = join.answer_presence(about.stanza.attr("id"));
+    local::tell_left(about.room, join, dropped, out);
+    if let Some(change) = refused_nick_change {
+        // Only the session that asked hears it; the room still shows what it showed before.
+        if let Some(session) = &change.session {
+            deliver_to(about.stanza, std::iter::once(session), out);
+        }
+        join.shown = change.shown_before;
+        update_shown(about.account, about.room, join, about.config, out);
+        return;
+    }
+    match (answer, join.phase) {
+        (Answer::Stale, _) => {
+            // About a presence sent before a leave still in flight: the leave decides.
+            log::debug!(
+                "{}: dropping an error about a presence sent before a leave",
+                about.room
+            );
+        }
+        (_, Phase::Joined) => deliver_to(about.stanza, join.members.keys(), out),
+        (_, Phase::Joining { .. }) => {
+            // The join failed: every waiting session hears it, and nothing is left behind to
+            // block a later join.
+            local::fail_join(about.room, join, JoinFailure::Refused(about.stanza), out);
+            fx.end(about, join, out);
+            // A room that refuses for good (gone, forbidden, members-only, …) should not be
+            // rejoined by every device: that is what autojoin would do.
+            fx.left_for_good = about
+                .stanza
+                .get_child("error", muc::NS_CLIENT)
+                .and_then(|e| e.attr("type"))
+                .is_some_and(|t| t == "cancel" || t == "auth");
+        }
+        (_, Phase::Leaving) => {
+            // Only leaves in flight, and the room errs: it will not answer them now.
+            let sessions = join.leaving().cloned().collect();
+            local::tell_left(about.room, join, sessions, out);
+            fx.end(about, join, out);
+            fx.left_for_good = true;
+        }
+    }
+}
+
+/// The room's presence about the account itself (110): the answer to its join, presence
+/// change or nick change, or a change by the room (a new role, say).
+fn on_self_presence(
+    about: &About,
+    shared: &mut Interner,
+    join: &mut Join,
+    nick: &str,
+    out: &mut Vec<Action>,
+    fx: &mut Effects,
+) {
+    let (answer, dropped) = join.answer_presence(about.stanza.attr("id"));
+    local::tell_left(about.room, join, dropped, out);
+    if answer == Answer::Stale || (answer == Answer::Unsolicited && join.leave_in_flight()) {
+        // About something sent before a leave still in flight: the account is on its way out
+        // (and any join after that leave waits for its own answer).
+        log::debug!("{}: self-presence from before a leave", about.room);
+        return;
+    }
+    if join.unwanted {
+        // A join that timed out got through after all, and no session joined meanwhile: the
+        // account leaves again.
+        join.unwanted = false;
+        join.phase = Phase::Leaving;
+        join.nick = nick.to_owned();
+        if let Some(to) = super::occupant_jid(about.room, nick) {
+            let leave = xml::element(
+                "presence",
+                muc::NS_CLIENT,
+                &[("type", "unavailable"), ("to", to.as_str())],
+            );
+            let mut leave = super::as_account(&leave, about.account);
+            let evicted = join.send_leave(&mut leave, Default::default(), about.now, false);
+            local::tell_left(about.room, join, evicted, out);
+            out.push(Action::Route { stanza: leave });
+        }
+        fx.deadlines.push(about.now + about.config.join_timeout_ms);
+        return;
+    }
+    let confirming = join.phase != Phase::Joined;
+    if confirming || join.nick != nick || !join.durable {
+        out.push(Action::Persist {
+            account: about.account.clone(),
+        });
+    }
+    join.durable = true;
+    if confirming && !join.members.is_empty() {
+        fx.confirmed = Some(nick.to_owned());
+    }
+    join.nick = nick.to_owned();
+    join.phase = Phase::Joined;
+    if confirming {
+        // XEP-0410: a (re)join starts the self-ping interval afresh; an old deadline may be
+        // long past.
+        join.next_ping = about.config.ping_interval_ms.map(|i| about.now + i);
+        fx.deadlines.extend(join.next_ping);
+    }
+    join.nick_change = None;
+    // After a quiet rejoin, sessions that were joined hear only what changed.
+    let old_self = match (&join.resync, &join.cache.self_presence) {
+        (Some(_), Some(old)) => old.element().ok(),
+        _ => None,
+    };
+    join.cache.set_self_presence(shared, about.stanza);
+    let told: BTreeSet<FullJid> = join
+        .members
+        .keys()
+        .filter(|s| !resync::self_presence_is_news(join, s, old_self.as_ref(), about.stanza))
+        .cloned()
+        .collect();
+    for (session, member) in join.members.iter_mut() {
+        member.in_room = true;
+        if told.contains(session) {
+            continue;
+        }
+        let mut s = super::replay::addressed(about.stanza, session);
+        muc::show_session_as_real_jid(&mut s, session);
+        if member.requested_nick != nick {
+            muc::add_status(&mut s, StatusCode::NickAssigned);
+        } else {
+            muc::remove_status(&mut s, StatusCode::NickAssigned);
+        }
+        out.push(Action::Deliver {
+            to: session.clone(),
+            stanza: s,
+        });
+        // The session now knows the account's nick; later updates are plain.
+        member.requested_nick = nick.to_owned();
+    }
+    resync::occupants_gone(join, about.room, out);
+    if join.members.is_empty() {
+        // Joined with no session (autojoin, a restored room): `minimix_leave_after` counts.
+        let idle = *join.idle_since.get_or_insert(about.now);
+        if let Some(after) = about.config.leave_after_ms {
+            fx.deadlines.push(idle + after);
+        }
+    }
+    // Sessions may have changed their presence while the join was in flight.
+    update_shown(about.account, about.room, join, about.config, out);
+}
+
+/// The room's unavailable about the account itself: a nick change under way (303), the
+/// account removed (kick, ban, destruction, …), or the answer to a leave.
+fn on_self_unavailable(
+    about: &About,
+    join: &mut Join,
+    nick: &str,
+    out: &mut Vec<Action>,
+    fx: &mut Effects,
+) {
+    let stanza = about.stanza;
+    if muc::has_status(stanza, StatusCode::NickChanged) {
+        // The account's nick is changing; the new self-presence follows. Every joined session
+        // sees this 303, so the new nick is what each of them expects.
+        if nick != join.nick {
+            // Not the nick the account has here: about a join the core gave up on.
+            log::debug!("{}: 303 from {nick}, not the account's nick", about.room);
+            return;
+        }
+        if join.leave_in_flight() {
+            // The change came before a leave: those who were in then are the ones told.
+            let first_leave = join.in_flight.iter().find_map(|f| match f {
+                InFlight::Leave { sessions, .. } => Some(sessions.clone()),
+                InFlight::Presence { .. } => None,
+            });
+            for session in first_leave.unwrap_or_default() {
+                out.push(Action::Forward { to: session });
+            }
+            return;
+        }
+        if let Some(new_nick) = muc::item_nick(stanza) {
+            for member in join.members.values_mut() {
+                member.requested_nick = new_nick.to_owned();
+            }
+        }
+        fork_to_members(join, out);
+        return;
+    }
+    let removed = muc::is_destroy(stanza)
+        || muc::status_codes(stanza).iter().any(|c| {
+            matches!(
+                c,
+                StatusCode::Banned
+                    | StatusCode::Kicked
+                    | StatusCode::AffiliationRemoved
+                    | StatusCode::MembersOnly
+                    | StatusCode::Shutdown
+                    | StatusCode::ErrorKick
+            )
+        });
+    if !removed {
+        match join.answer_leave(stanza.attr("id")) {
+            LeaveAnswer::Answered(done) => {
+                // The answer to one of the account's leaves: for the sessions that left with it.
+                for session in done.sessions {
+                    out.push(Action::Forward { to: session });
+                }
+                if join.phase == Phase::Leaving && !join.leave_in_flight() {
+                    fx.end(about, join, out);
+                    fx.left_for_good = done.for_good;
+                } else {
+                    // A join sent after that leave is next: the room sends everything afresh.
+                    join.cache = Default::default();
+                }
+                return;
+            }
+            LeaveAnswer::Forgotten => {
+                // Its sessions were told long ago, and whatever was sent since comes next.
+                log::debug!("{}: answer to a leave given up on", about.room);
+                return;
+            }
+            LeaveAnswer::Unasked => {}
+        }
+    }
+    // The account is out of the room: kicked (307), banned (301), removed (321, 322, 332,
+    // 333), the room destroyed, or out without having asked. Everyone joined or leaving hears
+    // it, and the state is dropped so a later join starts afresh.
+    log::info!(
+        "{} removed from {} (codes {:?})",
+        about.account,
+        about.room,
+        muc::status_codes(stanza)
+    );
+    let everyone: std::collections::BTreeSet<_> =
+        join.members.keys().chain(join.leaving()).cloned().collect();
+    for session in everyone {
+        out.push(Action::Forward { to: session });
+    }
+    fx.end(about, join, out);
+    fx.left_for_good = true;
 }

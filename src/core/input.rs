@@ -29,3 +29,20 @@ pub enum Input {
     /// A bookmark was retracted (or its node purged or deleted).
     BookmarkRetracted { account: BareJid, room: BareJid },
 }
+
+impl Input {
+    /// The account the input is about.
+    pub fn account(&self) -> BareJid {
+        match self {
+            Self::ClientPresence { session, .. }
+            | Self::ClientMessage { session, .. }
+            | Self::ClientIq { session, .. }
+            | Self::SessionClosed { session } => session.to_bare(),
+            Self::RoomPresence { account, .. }
+            | Self::RoomMessage { account, .. }
+            | Self::RoomIq { account, .. }
+            | Self::BookmarkPublished { account, .. }
+            | Self::BookmarkRetracted { account, .. } => account.clone(),
+        }
+    }
+}

@@ -21,7 +21,6 @@
 //! Timers follow quinn's naming: after any call, [`Minimix::poll_timeout`] says when
 //! [`Minimix::handle_timeout`] wants to run next.
 
-mod abandoned;
 pub mod account;
 pub mod action;
 pub mod archive;
@@ -30,6 +29,7 @@ mod bookmarks;
 pub mod config;
 mod from_client;
 mod from_room;
+mod local;
 pub mod mam;
 
 pub mod persist;
@@ -46,8 +46,6 @@ pub mod time;
 mod timeouts;
 pub mod xml;
 
-#[cfg(test)]
-mod abandoned_tests;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
@@ -105,6 +103,16 @@ impl Minimix {
     /// Feeds one event; the outcome says whether the hook consumed the stanza and what to do.
     pub fn handle(&mut self, now: Millis, input: Input) -> Outcome {
         self.seq += 1;
+        let account = input.account();
+        let outcome = self.dispatch(now, input);
+        // Whatever the input, an account left with nothing worth keeping goes.
+        if self.accounts.get(&account).is_some_and(Account::is_empty) {
+            self.accounts.remove(&account);
+        }
+        outcome
+    }
+
+    fn dispatch(&mut self, now: Millis, input: Input) -> Outcome {
         match input {
             Input::ClientPresence { session, stanza } => {
                 self.handle_client_presence(now, session, stanza)
@@ -113,12 +121,12 @@ impl Minimix {
                 self.handle_client_message(now, session, stanza)
             }
             Input::ClientIq { session, stanza } => self.handle_client_iq(now, session, stanza),
-            Input::RoomPresence { account, stanza } => self
-                .late_answer(now, &account, &stanza)
-                .unwrap_or_else(|| self.handle_room_presence(now, account, stanza)),
-            Input::RoomMessage { account, stanza } => self
-                .late_answer(now, &account, &stanza)
-                .unwrap_or_else(|| self.handle_room_message(now, account, stanza)),
+            Input::RoomPresence { account, stanza } => {
+                self.handle_room_presence(now, account, stanza)
+            }
+            Input::RoomMessage { account, stanza } => {
+                self.handle_room_message(now, account, stanza)
+            }
             Input::RoomIq { account, stanza } => self.handle_room_iq(now, account, stanza),
             Input::SessionClosed { session } => self.handle_session_closed(now, session),
             Input::BookmarkPublished {
@@ -127,7 +135,7 @@ impl Minimix {
                 conference,
             } => self.handle_bookmark_published(now, account, room, conference),
             Input::BookmarkRetracted { account, room } => {
-                self.handle_bookmark_retracted(account, room)
+                self.handle_bookmark_retracted(now, account, room)
             }
         }
     }
@@ -164,13 +172,13 @@ impl Minimix {
         self.accounts.iter()
     }
 
-    /// Whether this stanza's sender is a room the account is in or joining (or whose abandoned
-    /// join may still answer late): the hot-path question the bridge asks before converting a
-    /// whole stanza.
+    /// Whether this stanza's sender is a room the account is in or joining (a timed-out join
+    /// included, while its late answer may still come): the hot-path question the bridge asks
+    /// before converting a whole stanza.
     pub fn tracks(&self, account: &BareJid, room: &BareJid) -> bool {
         self.accounts
             .get(account)
-            .is_some_and(|a| a.rooms.contains_key(room) || a.abandoned.contains_key(room))
+            .is_some_and(|a| a.rooms.contains_key(room))
     }
 
     /// Whether mod_mam should keep this message in the account's own archive: groupchat from
@@ -182,8 +190,11 @@ impl Minimix {
         from: &jid::Jid,
         stanza_type: Option<&str>,
     ) -> bool {
-        // Not a late answer to an abandoned join: that is nobody's history.
-        stanza_type == Some("groupchat") && self.join(account, &from.to_bare()).is_some()
+        // Not a late answer to a join nobody wants any more: that is nobody's history.
+        stanza_type == Some("groupchat")
+            && self
+                .join(account, &from.to_bare())
+                .is_some_and(|j| !j.unwanted)
     }
 
     /// The host's shared cached stanzas (for statistics and memory figures).

@@ -8,6 +8,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::account::{Join, Phase};
+use super::local;
 use super::muc::{NS_CLIENT, NS_MUC};
 use super::presence;
 use super::time::{self, Millis};
@@ -23,6 +24,48 @@ pub struct PersistedRoom {
     pub last_seen: Option<Millis>,
 }
 
+/// The longest stored password kept (a room password is short; anything longer is damage).
+pub const MAX_STORED_PASSWORD_BYTES: usize = 1024;
+
+/// Why a stored room is not restored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredRoomError {
+    /// The nick is no valid occupant resourcepart (empty, too long, control characters, …).
+    BadNick,
+    /// The password has control characters or is too long.
+    BadPassword,
+}
+
+impl std::fmt::Display for StoredRoomError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::BadNick => "the stored nick is not a valid occupant nick",
+            Self::BadPassword => "the stored password has control characters or is too long",
+        })
+    }
+}
+
+impl std::error::Error for StoredRoomError {}
+
+impl PersistedRoom {
+    /// Storage is outside the core's control (edited, corrupted, an older format): a room is
+    /// only restored when it could be joined as stored.
+    pub fn check(&self) -> Result<(), StoredRoomError> {
+        let nick_ok = !self.nick.chars().any(char::is_control)
+            && occupant_jid(&self.room, &self.nick).is_some();
+        if !nick_ok {
+            return Err(StoredRoomError::BadNick);
+        }
+        if let Some(password) = &self.password {
+            if password.chars().any(char::is_control) || password.len() > MAX_STORED_PASSWORD_BYTES
+            {
+                return Err(StoredRoomError::BadPassword);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Minimix {
     /// The durable state of an account (empty: nothing to keep).
     pub fn persisted(&self, account: &BareJid) -> Vec<PersistedRoom> {
@@ -31,7 +74,7 @@ impl Minimix {
         };
         acct.rooms
             .iter()
-            .filter(|(_, j)| j.durable && j.phase != Phase::Leaving)
+            .filter(|(_, j)| j.durable && j.phase != Phase::Leaving && !j.unwanted)
             .map(|(room, j)| PersistedRoom {
                 room: room.clone(),
                 nick: j.nick.clone(),
@@ -54,12 +97,19 @@ impl Minimix {
     /// bounces and gets the account kicked); `resume` sends the re-synchronising joins.
     pub fn restore_account(&mut self, now: Millis, account: BareJid, rooms: Vec<PersistedRoom>) {
         let max_rooms = self.config.max_rooms;
+        // Each restored join is a new incarnation (unique presence ids).
+        self.seq += 1;
+        let seq = self.seq;
         let acct = self.accounts.entry(account).or_default();
         for stored in rooms {
+            if let Err(e) = stored.check() {
+                log::warn!("minimix: not restoring {}: {e}", stored.room);
+                continue;
+            }
             if acct.rooms.len() >= max_rooms || acct.rooms.contains_key(&stored.room) {
                 continue;
             }
-            let mut join = Join::new(stored.nick, now);
+            let mut join = Join::new(stored.nick, now, seq);
             join.password = stored.password;
             join.last_seen = stored.last_seen;
             join.durable = true;
@@ -90,9 +140,10 @@ impl Minimix {
                 let mut stanza = payload.clone();
                 xml::set_attr(&mut stanza, "to", to.as_str());
                 stanza.append_child(resync_payload(join));
-                out.push(Action::Route {
-                    stanza: as_account(&stanza, account),
-                });
+                let mut stanza = as_account(&stanza, account);
+                let evicted = join.send_presence(&mut stanza);
+                local::tell_left(room, join, evicted, &mut out);
+                out.push(Action::Route { stanza });
                 join.shown = Some(payload);
                 any = true;
             }

@@ -33,11 +33,18 @@
 //!   sessions' presences, and `poll_timeout` is never later than a join, iq, idle or ping
 //!   deadline.
 //!
-//! Checks that known core bugs break are switched off in `Checks::PASSING` (with a little
-//! masking so the rest keeps running); see the `known_bug_*` tests at the end for each bug's
-//! shrunk input. `MINIMIX_PROPTEST_CHECKS=all` (or a comma-separated list of `Checks` fields)
-//! turns them back on; `PROPTEST_CASES=20000 cargo test --release --no-default-features
-//! proptests` runs a longer search. `coverage_of_the_generated_traffic` guards the generator.
+//! The rooms answer like Prosody's muc.lib also in reflecting the id of the presence they
+//! answer (the core matches answers by it; a long-delayed answer to something the core gave
+//! up on must not be taken for a newer request's).
+//!
+//! Every check is on. A newly found core bug can be parked by switching its check off in
+//! `Checks::PASSING` (with the least masking that keeps the rest running) next to a shrunk
+//! `known_bug_*` reproducer; `MINIMIX_PROPTEST_CHECKS=all` (or a comma-separated list of
+//! `Checks` fields) turns parked checks back on. The `fixed_bug_*` tests at the end keep the
+//! shrunk inputs of bugs fixed so far. `PROPTEST_CASES=20000 cargo test --release
+//! --no-default-features proptests` runs a longer search; `MINIMIX_PROPTEST_TRACE=1` prints
+//! every event and stanza of a run (for a shrunk input). `coverage_of_the_generated_traffic`
+//! guards the generator.
 //!
 //! Boundary: a client stanza the core passes is routed by Prosody from the session's own full
 //! JID; the scripted rooms would treat it as a plain MUC join of that session, so it is dropped
@@ -368,6 +375,11 @@ struct Room {
     history: VecDeque<Element>,
     subject: Option<Element>,
     queue: VecDeque<(usize, Element)>,
+    /// The id of the presence the room keeps for each account occupant (by nick): like
+    /// Prosody's muc.lib, which broadcasts that presence as sent, the room reflects it.
+    kept_ids: BTreeMap<String, String>,
+    /// Whether it reflects ids at all (a MUC that does not makes the core match by order).
+    reflects_ids: bool,
 }
 
 /// Stanzas from a room to accounts, in order.
@@ -383,6 +395,8 @@ impl Room {
             history: VecDeque::new(),
             subject: None,
             queue: VecDeque::new(),
+            kept_ids: BTreeMap::new(),
+            reflects_ids: true,
         }
     }
 
@@ -409,7 +423,15 @@ impl Room {
 
     /// An occupant's presence as the room broadcasts it.
     fn presence(&self, nick: &str, ty: Option<&str>, codes: &[u16], extra: &str) -> Element {
-        let ty = ty.map(|t| format!(" type='{t}'")).unwrap_or_default();
+        let id = self
+            .kept_ids
+            .get(nick)
+            .map(|i| format!(" id='{i}'"))
+            .unwrap_or_default();
+        let ty = format!(
+            "{id}{}",
+            ty.map(|t| format!(" type='{t}'")).unwrap_or_default()
+        );
         let show = match self.occupants.get(nick) {
             Some(Occ::Account(a)) => self.shows.get(a).cloned().flatten(),
             _ => None,
@@ -501,16 +523,35 @@ impl Room {
         out
     }
 
+    /// Keeps (or forgets) the id of an account occupant's presence.
+    fn keep_id(&mut self, nick: &str, stanza: Option<&Element>) {
+        match stanza
+            .and_then(|s| s.attr("id"))
+            .filter(|_| self.reflects_ids)
+        {
+            Some(id) => self.kept_ids.insert(nick.to_owned(), id.to_owned()),
+            None => self.kept_ids.remove(nick),
+        };
+    }
+
+    /// A presence error, as a reply: with the id of the presence it answers.
+    fn presence_error(&self, nick: &str, to: &Element, condition: &str) -> Element {
+        let id = to
+            .attr("id")
+            .filter(|_| self.reflects_ids)
+            .map(|i| format!(" id='{i}'"))
+            .unwrap_or_default();
+        el(&format!(
+            "<presence type='error' from='{}'{id}><x xmlns='{NS_MUC}'/><error type='cancel'><{condition} xmlns='{NS_STANZAS}'/></error></presence>",
+            self.from(nick)
+        ))
+    }
+
     fn join(&mut self, a: usize, nick: &str, stanza: &Element) -> Out {
         if self.occupants.contains_key(nick) {
-            return vec![(
-                a,
-                el(&format!(
-                    "<presence type='error' from='{}'><x xmlns='{NS_MUC}'/><error type='cancel'><conflict xmlns='{NS_STANZAS}'/></error></presence>",
-                    self.from(nick)
-                )),
-            )];
+            return vec![(a, self.presence_error(nick, stanza, "conflict"))];
         }
+        self.keep_id(nick, Some(stanza));
         self.occupants.insert(nick.to_owned(), Occ::Account(a));
         self.shows.insert(a, show_of(stanza));
         let mut out: Out = self
@@ -524,17 +565,14 @@ impl Room {
 
     fn change_nick(&mut self, a: usize, old: &str, new: &str, stanza: &Element) -> Out {
         if self.occupants.contains_key(new) {
-            return vec![(
-                a,
-                el(&format!(
-                    "<presence type='error' from='{}'><error type='cancel'><conflict xmlns='{NS_STANZAS}'/></error></presence>",
-                    self.from(new)
-                )),
-            )];
+            return vec![(a, self.presence_error(new, stanza, "conflict"))];
         }
         let extra = format!(" nick='{new}'");
+        // Prosody generates the 303 unavailable (no id); the new presence is the one sent.
+        self.keep_id(old, None);
         let mut out =
             self.broadcast_presence(old, Some("unavailable"), &[303], &extra, Some(a), None);
+        self.keep_id(new, Some(stanza));
         self.occupants.remove(old);
         self.occupants.insert(new.to_owned(), Occ::Account(a));
         self.shows.insert(a, show_of(stanza));
@@ -542,10 +580,23 @@ impl Room {
         out
     }
 
-    fn part(&mut self, a: usize, nick: &str, codes: &[u16], extra: &str) -> Out {
+    /// The account occupant goes: it left with `leave` (whose id is reflected), or was
+    /// removed by the room (a generated presence, no id).
+    fn part(
+        &mut self,
+        a: usize,
+        nick: &str,
+        codes: &[u16],
+        extra: &str,
+        leave: Option<&Element>,
+    ) -> Out {
         self.occupants.remove(nick);
         self.shows.remove(&a);
-        self.broadcast_presence(nick, Some("unavailable"), codes, extra, Some(a), Some(a))
+        self.keep_id(nick, leave);
+        let out =
+            self.broadcast_presence(nick, Some("unavailable"), codes, extra, Some(a), Some(a));
+        self.keep_id(nick, None);
+        out
     }
 
     fn say(&mut self, nick: &str, body: &str, id: Option<&str>, order: u64, now: Millis) -> Out {
@@ -591,16 +642,11 @@ impl Room {
                 };
                 match (st.attr("type"), current) {
                     (None, None) if st.has_child("x", NS_MUC) => self.join(a, &nick, st),
-                    (None, None) => vec![(
-                        // Prosody ≥ 0.11: "Attempted join without <x>, possibly desynced".
-                        a,
-                        el(&format!(
-                            "<presence type='error' from='{}'><error type='cancel'><item-not-found xmlns='{NS_STANZAS}'/></error></presence>",
-                            self.from(&nick)
-                        )),
-                    )],
+                    // Prosody ≥ 0.11: "Attempted join without <x>, possibly desynced".
+                    (None, None) => vec![(a, self.presence_error(&nick, st, "item-not-found"))],
                     (None, Some(cur)) if cur == nick => {
                         self.shows.insert(a, show_of(st));
+                        self.keep_id(&nick, Some(st));
                         let mut out = self.broadcast_presence(&nick, None, &[], "", Some(a), None);
                         if st.has_child("x", NS_MUC) {
                             // A join from a JID already in the room: the full sequence again.
@@ -610,7 +656,7 @@ impl Room {
                         out
                     }
                     (None, Some(cur)) => self.change_nick(a, &cur, &nick, st),
-                    (Some("unavailable"), Some(cur)) => self.part(a, &cur, &[], ""),
+                    (Some("unavailable"), Some(cur)) => self.part(a, &cur, &[], "", Some(st)),
                     _ => Vec::new(),
                 }
             }
@@ -727,9 +773,8 @@ struct Client {
 
 // ----- the simulation ---------------------------------------------------------------------------
 
-/// Invariants that known core bugs violate today (see the `known_bug_*` tests): the random
-/// properties run without them so they keep finding new problems; `all_invariants_*` runs with
-/// every check (ignored until the bugs are fixed).
+/// The invariants, each one switchable: a check a newly found bug breaks is switched off in
+/// `PASSING` so the random properties keep finding other problems until it is fixed.
 #[derive(Debug, Clone, Copy)]
 struct Checks {
     /// No `Account` with nothing in it stays in the map.
@@ -741,8 +786,7 @@ struct Checks {
     /// got an error from the occupant JID it asked for.
     every_join_answered: bool,
     /// A join refused by the rate limit leaves no membership behind: a session that gets a
-    /// join error is not in the room. (On in `PASSING` since the fix; the masking stays for
-    /// bisecting.)
+    /// join error is not in the room.
     refused_join_is_not_member: bool,
     /// One input never hands the same stanza to the same session twice.
     no_duplicate_delivery: bool,
@@ -786,22 +830,8 @@ impl Checks {
         leaving_not_revived: true,
         failed_rejoin_tells_sessions: true,
     };
-    const PASSING: Self = Self {
-        no_empty_account: false,
-        nothing_stuck: false,
-        every_join_answered: false,
-        // Fixed in 3b805da (the rate limit counts only joins of rooms not joined yet).
-        refused_join_is_not_member: true,
-        no_duplicate_delivery: false,
-        idle_deadline_on_time: false,
-        nick_change_keeps_aggregate: false,
-        closed_sessions_forgotten: false,
-        ping_deadline_on_time: false,
-        join_leave_races: false,
-        no_unsolicited_leave: false,
-        leaving_not_revived: false,
-        failed_rejoin_tells_sessions: false,
-    };
+    /// What the properties run with: everything (no known core bug is parked).
+    const PASSING: Self = Self::ALL;
 
     /// `PASSING`, plus the checks named in `MINIMIX_PROPTEST_CHECKS` (comma-separated field
     /// names, or `all`): `MINIMIX_PROPTEST_CHECKS=no_empty_account cargo test … proptests`.
@@ -932,7 +962,7 @@ impl Sim {
             let taken_out = self
                 .mm
                 .join(&account_jid(a), &room_jid(r))
-                .map(|j| j.leaving.clone())
+                .map(|j| j.leaving().cloned().collect::<BTreeSet<_>>())
                 .unwrap_or_default();
             let expected: Vec<usize> = (0..RESOURCES.len())
                 .filter(|s| {
@@ -1031,7 +1061,7 @@ impl Sim {
             self.count("groupchat bounced (untracked)");
             // Prosody bounces groupchat to a bare JID; the room kicks the occupant that bounced.
             if let Some(nick) = self.rooms[r].nick_of(a) {
-                let out = self.rooms[r].part(a, &nick, &[333], "");
+                let out = self.rooms[r].part(a, &nick, &[333], "", None);
                 self.room_sends(r, out);
             }
         }
@@ -1167,6 +1197,9 @@ impl Sim {
     }
 
     fn route(&mut self, scope: Scope, stanza: &Element) {
+        if std::env::var_os("MINIMIX_PROPTEST_TRACE").is_some() {
+            eprintln!("  ROUTE {}", String::from(stanza));
+        }
         let from = stanza.attr("from").unwrap_or_default();
         let a = ACCOUNTS.iter().position(|x| *x == from).unwrap_or_else(|| {
             panic!(
@@ -1207,6 +1240,9 @@ impl Sim {
 
     /// A session receives a stanza: the client's view of the room is checked and updated.
     fn receive(&mut self, scope: Scope, to: &FullJid, stanza: &Element, carbon: bool) {
+        if std::env::var_os("MINIMIX_PROPTEST_TRACE").is_some() {
+            eprintln!("  -> {to}: {}", String::from(stanza));
+        }
         let (a, s) = session_index(to).unwrap_or_else(|| panic!("delivery to unknown {to}"));
         assert!(
             scope.is_none_or(|x| x == a),
@@ -1215,16 +1251,6 @@ impl Sim {
         );
         let client = self.clients.get_mut(&(a, s)).unwrap();
         let id = stanza.attr("id").unwrap_or_default();
-        if !self.checks.closed_sessions_forgotten
-            && stanza.name() == "message"
-            && stanza.attr("type") == Some("error")
-            && (client.asked_before_close.contains(id) || id.starts_with("minimix-"))
-            && !client.asked.contains(id)
-        {
-            // Known bug: the error about a message an earlier session with this full JID sent
-            // before it closed (the shim drops it if the JID is not bound again).
-            return;
-        }
         assert!(
             client.alive,
             "closed session {to} got {}",
@@ -1265,16 +1291,6 @@ impl Sim {
         }
         let view = client.rooms.entry(r).or_default();
         let nick = from.resource().map(|n| n.as_str().to_owned());
-        if !self.checks.join_leave_races
-            && view.state == View::Out
-            && stanza.name() == "presence"
-            && ty == Some("unavailable")
-            && muc::has_status(stanza, StatusCode::SelfPresence)
-        {
-            // Known bug: the answer to the account's leave also reaches a session that
-            // rejoined and left again meanwhile.
-            return;
-        }
         if stanza.name() == "presence" && ty == Some("error") {
             if view.pending_nick.is_some() && view.pending_nick == nick {
                 view.pending_nick = None;
@@ -1334,14 +1350,11 @@ impl Sim {
                         "{to} never left {} but got a plain self-unavailable",
                         ROOMS[r]
                     );
-                    if !removed && view.state == View::Joining {
-                        // The answer to an earlier leave (its own, or the account's): its
-                        // join, sent after, is still in flight.
-                    } else {
-                        view.state = View::Out;
-                        view.nick = None;
-                        view.pending_nick = None;
-                    }
+                    // Never the answer to a leave of its own before its latest join: a session
+                    // that joins again stops waiting for that answer.
+                    view.state = View::Out;
+                    view.nick = None;
+                    view.pending_nick = None;
                 }
             }
             "message" if ty == Some("groupchat") => {
@@ -1361,10 +1374,12 @@ impl Sim {
 
     // --- the events ---
 
+    /// The nick the client believes it has: the confirmed one, or the one it is joining as.
     fn known_nick(&mut self, a: usize, s: usize, r: usize, fallback: usize) -> String {
-        self.view(a, s, r)
-            .nick
+        let v = self.view(a, s, r);
+        v.nick
             .clone()
+            .or_else(|| v.joining_nick.clone().filter(|_| v.state == View::Joining))
             .unwrap_or_else(|| NICKS[fallback].to_owned())
     }
 
@@ -1382,7 +1397,7 @@ impl Sim {
                 })
         {
             let r = room_index(&room).unwrap();
-            for l in &join.leaving {
+            for l in join.leaving() {
                 let (la, ls) = session_index(l).unwrap();
                 taken.push((la, ls, r));
             }
@@ -1395,15 +1410,6 @@ impl Sim {
         }
     }
 
-    /// Known bug masking: no nick change while the account's join is in flight.
-    fn masked_nick_change(&self, a: usize, r: usize, nick: &str) -> bool {
-        !self.checks.join_leave_races
-            && self
-                .mm
-                .join(&account_jid(a), &room_jid(r))
-                .is_some_and(|j| matches!(j.phase, Phase::Joining { .. }) && j.nick != nick)
-    }
-
     fn set_show(&mut self, a: usize, s: usize, r: usize, show: Option<&str>) {
         self.ids += 1;
         let seq = self.ids;
@@ -1412,32 +1418,9 @@ impl Sim {
         v.show_seq = seq;
     }
 
-    /// Known bug masking: with `join_leave_races` off, no second presence of an account goes
-    /// to the remote room while one is still unanswered there (timeouts aside).
-    fn masked_race(&self, op: &Op) -> bool {
-        if self.checks.join_leave_races {
-            return false;
-        }
-        let a = match *op {
-            // Lost stanzas and a remote room that forgets the account make answers overlap too.
-            Op::Lose | Op::Forget { r: 1, .. } => return true,
-            Op::Join { a, r: 1, .. }
-            | Op::Leave { a, r: 1, .. }
-            | Op::Update { a, r: 1, .. }
-            | Op::NickChange { a, r: 1, .. }
-            | Op::Bookmark { a, r: 1, .. }
-            | Op::Retract { a, r: 1 } => a,
-            _ => return false,
-        };
-        self.rooms[1]
-            .queue
-            .iter()
-            .any(|(b, st)| *b == a && st.name() == "presence")
-    }
-
     fn run(&mut self, op: &Op) {
-        if self.masked_race(op) {
-            return;
+        if std::env::var_os("MINIMIX_PROPTEST_TRACE").is_some() {
+            eprintln!("OP {op:?}");
         }
         match *op {
             Op::Join {
@@ -1464,9 +1447,10 @@ impl Sim {
                 ));
                 self.clients.get_mut(&(a, s)).unwrap().alive = true;
                 let v = self.view(a, s, r);
-                let old_state = (v.state, v.pending_nick.clone(), v.joining_nick.clone());
                 v.state = View::Joining;
                 v.pending_nick = None;
+                // Until the room answers, the nick it is joining as is the one it knows.
+                v.nick = None;
                 v.joining_nick = Some(NICKS[nick].to_owned());
                 let old_show = (v.show.clone(), v.show_seq);
                 self.set_show(a, s, r, SHOWS[show]);
@@ -1479,16 +1463,8 @@ impl Sim {
                 });
                 if refused {
                     // Refused by the core itself (rate or room limit): nothing it sent counts.
-                    let check = self.checks.refused_join_is_not_member;
                     let v = self.view(a, s, r);
                     (v.show, v.show_seq) = old_show;
-                    if !check {
-                        // Known bug: a session refused by the join rate limit may still be a
-                        // member; act as if the refusal had not touched its view.
-                        (v.state, v.pending_nick, v.joining_nick) = old_state;
-                    }
-                }
-                if refused {
                     self.count("join refused by the core (limits)");
                 }
                 if was_joined {
@@ -1534,9 +1510,6 @@ impl Sim {
             }
             Op::Update { a, s, r, show } => {
                 let nick = self.known_nick(a, s, r, 0);
-                if self.masked_nick_change(a, r, &nick) {
-                    return;
-                }
                 let v = self.view(a, s, r);
                 if v.nick.is_some() && v.nick.as_deref() != Some(nick.as_str()) {
                     v.pending_nick = Some(nick.clone());
@@ -1557,9 +1530,6 @@ impl Sim {
                 );
             }
             Op::NickChange { a, s, r, nick } => {
-                if self.masked_nick_change(a, r, NICKS[nick]) {
-                    return;
-                }
                 let v = self.view(a, s, r);
                 if v.nick.is_some() && v.nick.as_deref() != Some(NICKS[nick]) {
                     v.pending_nick = Some(NICKS[nick].to_owned());
@@ -1781,12 +1751,13 @@ impl Sim {
                 let Some(nick) = self.rooms[r].nick_of(a) else {
                     return;
                 };
-                let out = self.rooms[r].part(a, &nick, &[code], "");
+                let out = self.rooms[r].part(a, &nick, &[code], "", None);
                 self.room_sends(r, out);
             }
             Op::Destroy { r } => {
                 let room = &mut self.rooms[r];
                 let mut out = Vec::new();
+                room.kept_ids.clear();
                 for (nick, occ) in std::mem::take(&mut room.occupants) {
                     if let Occ::Account(a) = occ {
                         out.push((
@@ -1843,6 +1814,7 @@ impl Sim {
                 if let Some(nick) = self.rooms[r].nick_of(a) {
                     self.rooms[r].occupants.remove(&nick);
                     self.rooms[r].shows.remove(&a);
+                    self.rooms[r].kept_ids.remove(&nick);
                 }
             }
             Op::Flush { n } => {
@@ -1863,19 +1835,8 @@ impl Sim {
                     match self.mm.poll_timeout() {
                         Some(t) if t <= target => {
                             self.now = self.now.max(t);
-                            let timing_out = self.leaving_of_timed_out_joins();
                             let outcome = self.mm.handle_timeout(self.now);
                             self.apply(&outcome, None, None);
-                            if !self.checks.join_leave_races {
-                                // Known bug: they are dropped silently; act as if told.
-                                for (a, s, r) in timing_out {
-                                    let v = self.view(a, s, r);
-                                    if v.state == View::Joined {
-                                        v.state = View::Out;
-                                        v.nick = None;
-                                    }
-                                }
-                            }
                             assert!(
                                 self.mm.poll_timeout().is_none_or(|t| t > self.now),
                                 "handle_timeout left a deadline due"
@@ -1889,60 +1850,9 @@ impl Sim {
         }
     }
 
-    /// The sessions in `leaving` of joins that time out at `now`.
-    fn leaving_of_timed_out_joins(&self) -> Vec<(usize, usize, usize)> {
-        let mut out = Vec::new();
-        for (account, acct) in self.mm.accounts() {
-            for (room, join) in &acct.rooms {
-                if let Phase::Joining { since } = join.phase {
-                    if since + self.config.join_timeout_ms <= self.now {
-                        let r = room_index(room).unwrap();
-                        out.extend(
-                            join.leaving
-                                .iter()
-                                .filter_map(session_index)
-                                .filter(|(a, _)| account_index(account) == Some(*a))
-                                .map(|(a, s)| (a, s, r)),
-                        );
-                    }
-                }
-            }
-        }
-        out
-    }
-
     // --- the state ---
 
-    /// Known-bug masking before the state check: a session that got a presence error while
-    /// joined and is no longer a member is taken as out.
-    fn reconcile(&mut self) {
-        if self.checks.failed_rejoin_tells_sessions {
-            return;
-        }
-        let mut out = Vec::new();
-        for ((a, s), client) in &self.clients {
-            for (r, view) in &client.rooms {
-                let member = self
-                    .mm
-                    .join(&account_jid(*a), &room_jid(*r))
-                    .is_some_and(|j| {
-                        let me = session_jid(*a, *s);
-                        j.members.contains_key(&me) || j.leaving.contains(&me)
-                    });
-                if view.state == View::Joined && view.error_while_joined && !member {
-                    out.push((*a, *s, *r));
-                }
-            }
-        }
-        for (a, s, r) in out {
-            let v = self.view(a, s, r);
-            v.state = View::Out;
-            v.nick = None;
-        }
-    }
-
     fn check_state(&mut self) {
-        self.reconcile();
         let c = &self.config;
         let poll = self.mm.poll_timeout();
         let due_by = |deadline: Millis, what: &str| {
@@ -1989,7 +1899,7 @@ impl Sim {
                     );
                     members_seen.insert((ma, ms, r));
                 }
-                for l in &join.leaving {
+                for l in join.leaving() {
                     let (la, ls) = session_index(l).expect("known session");
                     // Left, or taken out by the account's own leave (bookmark): the room's
                     // self-unavailable is still to come.
@@ -2000,10 +1910,10 @@ impl Sim {
                         "closed {l} still leaving {room}"
                     );
                 }
-                if let Some((s, _)) = &join.nick_change {
+                if let Some(s) = join.nick_change.as_ref().and_then(|c| c.session.as_ref()) {
                     // A member, or one the account's own leave took out (begin_leave keeps it).
                     assert!(
-                        join.members.contains_key(s) || join.leaving.contains(s),
+                        join.members.contains_key(s) || join.is_leaving(s),
                         "nick change of a non-member {s}"
                     );
                 }
@@ -2103,7 +2013,14 @@ impl HistoryLimit {
 }
 
 fn run_all(config: Config, ops: &[Op], checks: Checks) {
+    run_with_rooms(config, ops, checks, true);
+}
+
+/// Runs `ops`; the local room reflects presence ids or not (the remote one always does: only
+/// ids tell an answer delayed past every timeout from a newer request's).
+fn run_with_rooms(config: Config, ops: &[Op], checks: Checks, local_reflects_ids: bool) {
     let mut sim = Sim::new(config, checks);
+    sim.rooms[0].reflects_ids = local_reflects_ids;
     // Every op is followed by the state check.
     for op in ops {
         sim.run(op);
@@ -2203,8 +2120,9 @@ proptest! {
     fn the_core_keeps_its_invariants_under_random_traffic(
         config in config(),
         ops in prop::collection::vec(op(), 0..50),
+        local_reflects_ids in any::<bool>(),
     ) {
-        run_all(config, &ops, Checks::from_env());
+        run_with_rooms(config, &ops, Checks::from_env(), local_reflects_ids);
     }
 
     #[test]
@@ -2212,16 +2130,6 @@ proptest! {
         ops in prop::collection::vec(op(), 0..50),
     ) {
         run_all(Config::default(), &ops, Checks::from_env());
-    }
-
-    /// Every invariant, including those known core bugs break today (see `known_bug_*`).
-    #[test]
-    #[ignore = "fails until the known_bug_* core bugs are fixed"]
-    fn all_invariants_hold_under_random_traffic(
-        config in config(),
-        ops in prop::collection::vec(op(), 0..50),
-    ) {
-        run_all(config, &ops, Checks::ALL);
     }
 }
 
@@ -2284,199 +2192,217 @@ fn a_plain_local_join_and_groupchat_pass_the_checks() {
     );
 }
 
-// ----- known core bugs: minimal inputs the properties found ------------------------------------
+// ----- fixed core bugs: minimal inputs the properties found ------------------------------------
 //
-// Each known bug is one shrunk sequence and the check it breaks. The `known_bug_*` tests run it
-// with that check on; they are ignored so that `cargo test` stays green until the core is
-// fixed (`cargo test --no-default-features -- --ignored known_bug` shows them failing; when
-// one passes, the bug is fixed: drop its masking and turn its check on in `Checks::PASSING`).
-// `known_bug_sequences_pass_with_the_checks_the_properties_run` keeps the masking honest.
+// Each is one shrunk sequence the properties found with the check it broke; they run with
+// every check on, as regression tests of the fix.
 
-fn checks(enable: impl FnOnce(&mut Checks)) -> Checks {
-    let mut c = Checks::PASSING;
-    enable(&mut c);
-    c
-}
-
-type KnownBug = (&'static str, Config, Vec<Op>, Checks);
+type FixedBug = (&'static str, Config, Vec<Op>);
 
 #[rustfmt::skip]
-fn known_bugs() -> Vec<KnownBug> {
+fn fixed_bugs() -> Vec<FixedBug> {
     vec![
         ("empty_account_after_the_last_iq_answer", Config::default(), vec![
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Iq { a: 1, s: 0, r: 1, to: 0 },
             Op::Tick { ms: 61_000 },
-        ], checks(|c| { c.no_empty_account = true; })),
+        ]),
         ("unanswered_leave_stays_leaving_forever", Config::default(), vec![
             Op::Join { a: 0, s: 1, r: 0, nick: 0, history: None, show: 0 },
             Op::Forget { r: 0, a: 0 },
             Op::Leave { a: 0, s: 1, r: 0, nick: 0 },
-        ], checks(|c| { c.nothing_stuck = true; })),
+        ]),
         ("join_timeout_error_comes_from_another_occupant_jid", Config::default(), vec![
             Op::Join { a: 1, s: 0, r: 1, nick: 1, history: None, show: 0 },
             Op::Lose,
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
-        ], checks(|c| { c.every_join_answered = true; c.join_leave_races = true; })),
+        ]),
         ("rate_limited_rejoin_leaves_a_member_told_it_is_out", Config { max_joins_per_minute: 2, ..Config::default() }, vec![
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Flush { n: 1 },
             Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
-        ], checks(|c| { c.refused_join_is_not_member = true; })),
+        ]),
         ("rejoin_while_leaving_delivers_twice", Config::default(), vec![
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
             Op::Forget { r: 0, a: 1 },
             Op::OtherJoin { r: 0, o: 0, show: 0 },
             Op::Leave { a: 1, s: 0, r: 0, nick: 0 },
             Op::Join { a: 1, s: 0, r: 0, nick: 3, history: None, show: 0 },
-        ], checks(|c| { c.no_duplicate_delivery = true; })),
+        ]),
         ("idle_deadline_not_armed_for_an_autojoined_room", Config { leave_after_ms: Some(5_000), ..Config::default() }, vec![
             Op::Bookmark { a: 0, r: 0, autojoin: true, nick: 0 },
-        ], checks(|c| { c.idle_deadline_on_time = true; })),
+        ]),
         ("refused_nick_change_leaves_the_room_showing_a_stale_presence", Config::default(), vec![
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 2 },
             Op::Join { a: 1, s: 1, r: 0, nick: 0, history: None, show: 4 },
             Op::OtherJoin { r: 0, o: 0, show: 0 },
             Op::NickChange { a: 1, s: 0, r: 0, nick: 3 },
             Op::Update { a: 1, s: 1, r: 0, show: 2 },
-        ], checks(|c| { c.nick_change_keeps_aggregate = true; })),
+        ]),
         ("closed_session_gets_an_error_about_its_message", Config::default(), vec![
             Op::Join { a: 0, s: 2, r: 1, nick: 0, history: None, show: 0 },
             Op::Pm { a: 0, s: 2, r: 1, to: 1 },
             Op::Close { a: 0, s: 2 },
-        ], checks(|c| { c.closed_sessions_forgotten = true; })),
+        ]),
         ("self_ping_deadline_not_rearmed_after_a_rejoin", Config { ping_interval_ms: Some(30_000), ..Config::default() }, vec![
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
             Op::Forget { r: 0, a: 1 },
             Op::Leave { a: 1, s: 0, r: 0, nick: 0 },
             Op::Tick { ms: 30_000 },
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
-        ], checks(|c| { c.ping_deadline_on_time = true; })),
+        ]),
         ("answer_to_an_earlier_leave_undoes_a_new_join", Config::default(), vec![
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Leave { a: 0, s: 0, r: 1, nick: 0 },
             Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
-        ], checks(|c| { c.join_leave_races = true; c.no_unsolicited_leave = true; })),
+        ]),
         ("session_that_left_gets_the_rooms_answer_to_an_older_leave", Config::default(), vec![
             Op::Join { a: 1, s: 1, r: 1, nick: 0, history: None, show: 0 },
             Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
             Op::Join { a: 1, s: 1, r: 1, nick: 0, history: None, show: 0 },
             Op::Join { a: 1, s: 2, r: 1, nick: 0, history: None, show: 0 },
             Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
-        ], checks(|c| { c.join_leave_races = true; })),
+        ]),
         ("leaving_revived_by_a_stale_self_presence", Config { leave_after_ms: Some(5_000), ..Config::default() }, vec![
             Op::Join { a: 1, s: 1, r: 1, nick: 0, history: None, show: 0 },
             Op::Flush { n: 1 },
             Op::Join { a: 1, s: 1, r: 1, nick: 0, history: None, show: 1 },
             Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
             Op::Flush { n: 1 },
-        ], checks(|c| { c.leaving_not_revived = true; c.join_leave_races = true; })),
+        ]),
         ("failed_rejoin_leaves_sessions_believing_they_are_in", Config::default(), vec![
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
             Op::Forget { r: 0, a: 1 },
             Op::Join { a: 0, s: 1, r: 0, nick: 0, history: None, show: 0 },
-        ], checks(|c| { c.failed_rejoin_tells_sessions = true; })),
+        ]),
+        ("late_answers_to_a_forgotten_join_are_not_a_new_joins", Config::default(), vec![
+            Op::Join { a: 0, s: 0, r: 1, nick: 2, history: None, show: 0 },
+            Op::Tick { ms: 125_000 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Tick { ms: 125_000 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 3, history: None, show: 0 },
+        ]),
+        ("history_replayed_twice_is_kept_once", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Tick { ms: 125_000 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
-/// Runs the known bug `name` with its check on, or with `Checks::PASSING` when `masked`.
-fn run_known(name: &str, masked: bool) {
-    let (_, config, ops, enabled) = known_bugs()
+/// Runs the fixed bug `name` with every check on.
+fn run_fixed(name: &str) {
+    let (_, config, ops) = fixed_bugs()
         .into_iter()
         .find(|k| k.0 == name)
-        .expect("a known bug");
-    run_all(config, &ops, if masked { Checks::PASSING } else { enabled });
+        .expect("a fixed bug");
+    run_all(config, &ops, Checks::ALL);
 }
 
 #[test]
-fn known_bug_sequences_pass_with_the_checks_the_properties_run() {
-    for (name, ..) in known_bugs() {
-        run_known(name, true);
+fn every_fixed_bug_has_its_regression_test() {
+    let source = include_str!("proptests.rs");
+    for (name, ..) in fixed_bugs() {
+        assert!(
+            source.contains(&format!("fn fixed_bug_{name}()")),
+            "no fixed_bug_{name} test"
+        );
     }
 }
 
+/// The core's state after an answered room iq: no empty `Account` (handle_room_iq).
 #[test]
-#[ignore = "core bug: an answered iq leaves an empty Account behind (handle_room_iq)"]
-fn known_bug_empty_account_after_the_last_iq_answer() {
-    run_known("empty_account_after_the_last_iq_answer", false);
+fn fixed_bug_empty_account_after_the_last_iq_answer() {
+    run_fixed("empty_account_after_the_last_iq_answer");
 }
 
+/// A leave the room never answers ends after `minimix_join_timeout`, with a local
+/// self-unavailable.
 #[test]
-#[ignore = "core bug: a leave the room never answers keeps the join in Leaving forever"]
-fn known_bug_unanswered_leave_stays_leaving_forever() {
-    run_known("unanswered_leave_stays_leaving_forever", false);
+fn fixed_bug_unanswered_leave_stays_leaving_forever() {
+    run_fixed("unanswered_leave_stays_leaving_forever");
 }
 
+/// A join error comes from the occupant JID the session asked for.
 #[test]
-#[ignore = "core bug: join errors come from the account's nick, not the one the session asked for"]
-fn known_bug_join_timeout_error_comes_from_another_occupant_jid() {
-    run_known("join_timeout_error_comes_from_another_occupant_jid", false);
+fn fixed_bug_join_timeout_error_comes_from_another_occupant_jid() {
+    run_fixed("join_timeout_error_comes_from_another_occupant_jid");
 }
 
-/// Was a known bug (the join rate limit refused a session that stayed a member), fixed in
-/// 3b805da; kept as a regression test.
+/// Fixed in 3b805da: the join rate limit counts only joins of rooms not joined yet.
 #[test]
 fn fixed_bug_rate_limited_rejoin_leaves_a_member_told_it_is_out() {
-    run_known("rate_limited_rejoin_leaves_a_member_told_it_is_out", false);
+    run_fixed("rate_limited_rejoin_leaves_a_member_told_it_is_out");
 }
 
+/// A session joining again while leaving stops waiting for the leave's answer.
 #[test]
-#[ignore = "core bug: a session both member and leaving gets the room's answer twice"]
-fn known_bug_rejoin_while_leaving_delivers_twice() {
-    run_known("rejoin_while_leaving_delivers_twice", false);
+fn fixed_bug_rejoin_while_leaving_delivers_twice() {
+    run_fixed("rejoin_while_leaving_delivers_twice");
 }
 
+/// A join with no session arms the `minimix_leave_after` deadline when it completes.
 #[test]
-#[ignore = "core bug: the leave_after deadline is not armed when a join with no session completes"]
-fn known_bug_idle_deadline_not_armed_for_an_autojoined_room() {
-    run_known("idle_deadline_not_armed_for_an_autojoined_room", false);
+fn fixed_bug_idle_deadline_not_armed_for_an_autojoined_room() {
+    run_fixed("idle_deadline_not_armed_for_an_autojoined_room");
 }
 
+/// A refused nick change leaves `shown` at what the room still shows.
 #[test]
-#[ignore = "core bug: a refused nick change leaves join.shown at the refused presence"]
-fn known_bug_refused_nick_change_leaves_the_room_showing_a_stale_presence() {
-    run_known(
-        "refused_nick_change_leaves_the_room_showing_a_stale_presence",
-        false,
-    );
+fn fixed_bug_refused_nick_change_leaves_the_room_showing_a_stale_presence() {
+    run_fixed("refused_nick_change_leaves_the_room_showing_a_stale_presence");
 }
 
+/// A closed session's message ids are forgotten: an error about one reaches nobody.
 #[test]
-#[ignore = "core bug: sent_ids keep closed sessions, which get errors about their messages"]
-fn known_bug_closed_session_gets_an_error_about_its_message() {
-    run_known("closed_session_gets_an_error_about_its_message", false);
+fn fixed_bug_closed_session_gets_an_error_about_its_message() {
+    run_fixed("closed_session_gets_an_error_about_its_message");
 }
 
+/// A confirmed (re)join starts the self-ping interval afresh.
 #[test]
-#[ignore = "core bug: a past next_ping is not re-armed when a join is confirmed again"]
-fn known_bug_self_ping_deadline_not_rearmed_after_a_rejoin() {
-    run_known("self_ping_deadline_not_rearmed_after_a_rejoin", false);
+fn fixed_bug_self_ping_deadline_not_rearmed_after_a_rejoin() {
+    run_fixed("self_ping_deadline_not_rearmed_after_a_rejoin");
 }
 
+/// The answer to an earlier leave is matched to that leave, not to the join sent after it.
 #[test]
-#[ignore = "core bug: the answer to an earlier leave undoes a later join (answers matched by phase)"]
-fn known_bug_answer_to_an_earlier_leave_undoes_a_new_join() {
-    run_known("answer_to_an_earlier_leave_undoes_a_new_join", false);
+fn fixed_bug_answer_to_an_earlier_leave_undoes_a_new_join() {
+    run_fixed("answer_to_an_earlier_leave_undoes_a_new_join");
 }
 
+/// A session that joined and left again gets its own answer, not an older leave's.
 #[test]
-#[ignore = "core bug: a session that left again still gets the answer to the account's leave"]
-fn known_bug_session_that_left_gets_the_rooms_answer_to_an_older_leave() {
-    run_known(
-        "session_that_left_gets_the_rooms_answer_to_an_older_leave",
-        false,
-    );
+fn fixed_bug_session_that_left_gets_the_rooms_answer_to_an_older_leave() {
+    run_fixed("session_that_left_gets_the_rooms_answer_to_an_older_leave");
 }
 
+/// A self-presence answering something sent before the leave does not revive the join.
 #[test]
-#[ignore = "core bug: a stale self-presence turns Leaving back into Joined (never leaves)"]
-fn known_bug_leaving_revived_by_a_stale_self_presence() {
-    run_known("leaving_revived_by_a_stale_self_presence", false);
+fn fixed_bug_leaving_revived_by_a_stale_self_presence() {
+    run_fixed("leaving_revived_by_a_stale_self_presence");
 }
 
+/// A failed quiet rejoin removes the joined sessions (110 + 333).
 #[test]
-#[ignore = "core bug: a failed quiet rejoin hands joined sessions a bare presence error"]
-fn known_bug_failed_rejoin_leaves_sessions_believing_they_are_in() {
-    run_known("failed_rejoin_leaves_sessions_believing_they_are_in", false);
+fn fixed_bug_failed_rejoin_leaves_sessions_believing_they_are_in() {
+    run_fixed("failed_rejoin_leaves_sessions_believing_they_are_in");
+}
+
+/// Found with ids on: a join that timed out, answered minutes later, while a new join of the
+/// same session is in flight: the late answers are not the new join's.
+#[test]
+fn fixed_bug_late_answers_to_a_forgotten_join_are_not_a_new_joins() {
+    run_fixed("late_answers_to_a_forgotten_join_are_not_a_new_joins");
+}
+
+/// Found with ids on: a room replays the same history to a late answer and to the new join.
+#[test]
+fn fixed_bug_history_replayed_twice_is_kept_once() {
+    run_fixed("history_replayed_twice_is_kept_once");
 }

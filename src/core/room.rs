@@ -152,6 +152,11 @@ impl RoomCache {
                 last_node: archive_id.is_some(),
             },
         );
+        // A room replays the same history to every join of the account (a rejoin, a late
+        // answer to an earlier join): each delayed message is kept once.
+        if entry.has_delay() && self.history.iter().any(|h| h.stanza == entry) {
+            return;
+        }
         let received = if entry.has_delay() {
             stanza
                 .get_child("delay", NS_DELAY)

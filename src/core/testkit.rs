@@ -268,3 +268,16 @@ pub fn codes(stanza: &Element) -> Vec<u16> {
         .map(|c| c.code())
         .collect()
 }
+
+/// The room's unavailable about the account itself (a leave's answer with just 110; a kick
+/// with 110 and 307, …).
+pub fn self_unavailable(room: &str, nick: &str, codes: &[u16]) -> String {
+    let statuses: String = codes
+        .iter()
+        .map(|c| format!("<status code='{c}'/>"))
+        .collect();
+    format!(
+        "<presence type='unavailable' from='{room}/{nick}'><x xmlns='{}'><item affiliation='owner' role='none'/>{statuses}</x></presence>",
+        super::muc::NS_MUC_USER
+    )
+}

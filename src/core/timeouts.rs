@@ -4,6 +4,7 @@
 use minidom::Element;
 
 use super::account::Phase;
+use super::local::{self, JoinFailure};
 use super::muc::{self, NS_CLIENT};
 use super::xml;
 use super::{as_account, occupant_jid, Action, Millis, Minimix, Outcome};
@@ -22,10 +23,9 @@ impl Minimix {
         let (join_timeout, leave_after) = (self.config.join_timeout_ms, self.config.leave_after_ms);
         let ping_interval = self.config.ping_interval_ms;
         let mut seq = self.seq;
-        let max_rooms = self.config.max_rooms;
+        // Rooms left because the room never answered the leave (bookmark sync follows).
+        let mut left = Vec::new();
         for (account, acct) in self.accounts.iter_mut() {
-            super::abandoned::expire(acct, now, &mut note);
-            let mut gave_up = Vec::new();
             acct.rooms.retain(|room, join| {
                 if join.phase == Phase::Joined {
                     // XEP-0410 liveness: is the account still in the room?
@@ -50,44 +50,51 @@ impl Minimix {
                         note(at);
                     }
                 }
+                // Leaves the room never answered (it no longer had the account, or one was
+                // lost): their sessions are told they are out, as they asked.
+                let expired = join.expire_leaves(now.saturating_sub(join_timeout));
+                if !expired.sessions.is_empty() {
+                    log::info!("{account}: {room} did not answer a leave");
+                }
+                local::tell_left(room, join, expired.sessions, &mut out);
+                if let Some(sent) = join.oldest_leave() {
+                    note(sent + join_timeout);
+                }
                 match join.phase {
-                    Phase::Joining { since } if since + join_timeout <= now => {
-                        log::info!("{account}: join of {room} timed out");
-                        let from = occupant_jid(room, &join.nick)
-                            .map(|j| j.to_string())
-                            .unwrap_or_else(|| room.to_string());
-                        for session in join.members.keys() {
-                            let mut e = xml::element(
-                                "presence",
-                                NS_CLIENT,
-                                &[("type", "error"), ("from", &from), ("to", session.as_str())],
-                            );
-                            e.append_child(Element::bare("x", muc::NS_MUC));
-                            e.append_child(muc::error_element(
-                                "wait",
-                                "remote-server-timeout",
-                                Some("The room did not answer the join"),
-                            ));
-                            out.push(Action::Deliver {
-                                to: session.clone(),
-                                stanza: e,
-                            });
-                        }
-                        // Tell the room too, in case the join arrives after all.
-                        let mut leave = xml::element(
-                            "presence",
-                            NS_CLIENT,
-                            &[("type", "unavailable"), ("to", &from)],
-                        );
-                        leave = as_account(&leave, account);
-                        out.push(Action::Route { stanza: leave });
+                    Phase::Leaving if !join.leave_in_flight() => {
                         if join.durable {
                             out.push(Action::Persist {
                                 account: account.clone(),
                             });
                         }
-                        gave_up.push(room.clone());
+                        if expired.for_good {
+                            left.push((account.clone(), room.clone()));
+                        }
                         return false;
+                    }
+                    Phase::Joining { since } if join.unwanted && since + join_timeout <= now => {
+                        // Nobody wanted it any more, and the room never answered: forgotten.
+                        // No leave is sent: a leave the room might answer after a much later
+                        // join would tell that join's sessions they are out.
+                        log::debug!("{account}: giving up on the join of {room}");
+                        return false;
+                    }
+                    Phase::Joining { since } if since + join_timeout <= now => {
+                        log::info!("{account}: join of {room} timed out");
+                        local::fail_join(room, join, JoinFailure::TimedOut, &mut out);
+                        // The join may still arrive: for one more timeout, a late answer is
+                        // taken (and followed by a leave, or kept for a session joining
+                        // meanwhile) rather than left to bounce.
+                        join.members.clear();
+                        join.nick_change = None;
+                        join.unwanted = true;
+                        join.phase = Phase::Joining { since: now };
+                        note(now + join_timeout);
+                        if join.durable {
+                            out.push(Action::Persist {
+                                account: account.clone(),
+                            });
+                        }
                     }
                     Phase::Joining { since } => note(since + join_timeout),
                     Phase::Joined if join.members.is_empty() => {
@@ -97,17 +104,20 @@ impl Minimix {
                                     "{account}: leaving {room} after {} s without a joined session",
                                     after / 1000
                                 );
+                                join.phase = Phase::Leaving;
                                 if let Some(to) = occupant_jid(room, &join.nick) {
                                     let leave = xml::element(
                                         "presence",
                                         NS_CLIENT,
                                         &[("type", "unavailable"), ("to", to.as_str())],
                                     );
-                                    out.push(Action::Route {
-                                        stanza: as_account(&leave, account),
-                                    });
+                                    let mut leave = as_account(&leave, account);
+                                    let evicted =
+                                        join.send_leave(&mut leave, Default::default(), now, false);
+                                    local::tell_left(room, join, evicted, &mut out);
+                                    out.push(Action::Route { stanza: leave });
                                 }
-                                join.phase = Phase::Leaving;
+                                note(now + join_timeout);
                             } else {
                                 note(idle + after);
                             }
@@ -117,10 +127,6 @@ impl Minimix {
                 }
                 true
             });
-            for room in gave_up {
-                super::abandoned::abandon(acct, room, now, join_timeout, max_rooms);
-                note(now + join_timeout);
-            }
             while acct
                 .recent_joins
                 .front()
@@ -160,9 +166,12 @@ impl Minimix {
                 });
             }
         }
-        self.accounts.retain(|_, a| !a.is_empty());
         self.next_deadline = next;
         self.seq = seq;
+        for (account, room) in left {
+            out.extend(self.autojoin_cleared(&account, &room));
+        }
+        self.accounts.retain(|_, a| !a.is_empty());
 
         Outcome::handled(out)
     }

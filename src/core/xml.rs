@@ -37,13 +37,31 @@ pub fn text_element(name: &str, ns: &str, text: &str) -> Element {
     el
 }
 
-/// Serialized size of an element, used for byte limits and `maxchars`.
+/// Serialized size of an element, used for byte limits. Never panics: an element that cannot
+/// be serialized (the writer errs, or panics on content it does not expect) counts as
+/// `usize::MAX`, so it fits no limit, rather than as free or as a crash halfway through an
+/// input with the core's state half updated.
 pub fn serialized_len(el: &Element) -> usize {
-    let mut out = Vec::new();
-    match el.write_to(&mut out) {
-        Ok(()) => out.len(),
-        // Writing to a Vec only fails on invalid names, which never enter the core.
-        Err(_) => 0,
+    let mut counter = ByteCounter(0);
+    let written =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| el.write_to(&mut counter)));
+    match written {
+        Ok(Ok(())) => counter.0,
+        Ok(Err(_)) | Err(_) => usize::MAX,
+    }
+}
+
+/// An `io::Write` that only counts (sizes without building the text).
+struct ByteCounter(usize);
+
+impl std::io::Write for ByteCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -267,5 +285,14 @@ mod tests {
         let mut out = String::new();
         escape_attr(s, &mut out);
         assert_eq!(escaped_attr_len(s), out.len());
+    }
+
+    #[test]
+    fn serialized_len_counts_the_bytes_written() {
+        let mut el = Element::bare("message", "jabber:client");
+        el.append_child(text_element("body", "jabber:client", "héllo ☃"));
+        let mut out = Vec::new();
+        el.write_to(&mut out).unwrap();
+        assert_eq!(serialized_len(&el), out.len());
     }
 }
