@@ -2292,6 +2292,17 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("history_kept_live_and_replayed_by_the_room_is_kept_once", Config::default(), vec![
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 2, history: None, show: 0 },
+            Op::Tick { ms: 125_000 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: true, nick: 2 },
+            Op::Flush { n: 2 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2405,4 +2416,11 @@ fn fixed_bug_late_answers_to_a_forgotten_join_are_not_a_new_joins() {
 #[test]
 fn fixed_bug_history_replayed_twice_is_kept_once() {
     run_fixed("history_replayed_twice_is_kept_once");
+}
+
+/// Found after sharing the room cache: a message kept live (its `<delay/>` added at replay) and
+/// the room's own replay of it (with the room's `<delay/>`) were both kept, and replayed twice.
+#[test]
+fn fixed_bug_history_kept_live_and_replayed_by_the_room_is_kept_once() {
+    run_fixed("history_kept_live_and_replayed_by_the_room_is_kept_once");
 }

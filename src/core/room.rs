@@ -153,8 +153,9 @@ impl RoomCache {
             },
         );
         // A room replays the same history to every join of the account (a rejoin, a late
-        // answer to an earlier join): each delayed message is kept once.
-        if entry.has_delay() && self.history.iter().any(|h| h.stanza == entry) {
+        // answer to an earlier join): each message is kept once, whether it was kept live
+        // (no `<delay/>`; one is added at replay) or from an earlier replay.
+        if entry.has_delay() && self.is_kept(stanza, &entry, archive_id.is_some()) {
             return;
         }
         let received = if entry.has_delay() {
@@ -183,6 +184,26 @@ impl RoomCache {
                 None => break,
             }
         }
+    }
+
+    /// Whether the history holds `entry` (a delayed message) already, as it is or as it was
+    /// kept when it arrived live (without its `<delay/>`).
+    fn is_kept(&self, stanza: &Element, entry: &Shared, last_node: bool) -> bool {
+        if self.history.iter().any(|h| h.stanza == *entry) {
+            return true;
+        }
+        let mut live = stanza.clone();
+        xml::remove_children(&mut live, "delay", NS_DELAY);
+        let mut text = String::new();
+        xml::write_compact(
+            &live,
+            Omit {
+                to: true,
+                last_node,
+            },
+            &mut text,
+        );
+        self.history.iter().any(|h| h.stanza.xml() == text)
     }
 
     pub fn history_bytes(&self) -> usize {
