@@ -48,7 +48,7 @@ else
 PROSODY_SOURCE_DIR ?= $(CURDIR)/$(PROSODY_FOR_LUA)/lib/prosody
 endif
 
-.PHONY: all build check-lib install test test-rust test-lua test-packaging integration-test integration-test-13 \
+.PHONY: all build check-lib install deps test test-rust test-lua test-packaging integration-test integration-test-13 \
 	integration-test-lua soak demo lint bench bench-micro bench-e2e bench-profile fuzz dist distcheck deb test-deb clean
 
 all: build
@@ -72,7 +72,12 @@ install: build
 	install -m 755 $(OUT)/minimix.so $(DESTDIR)$(MODULE_DIR)/mod_minimix/minimix.so
 	@echo "Installed into $(DESTDIR)$(MODULE_DIR)/mod_minimix (built for $(LUA_NAME)). Restart Prosody (a module reload does not replace a loaded .so)."
 
-test: test-rust test-lua integration-test test-packaging
+test: deps test-rust test-lua integration-test test-packaging
+
+# Installs the Debian packages and pytest the suite needs when they are missing (root), or
+# says which are missing.
+deps:
+	sh tests/deps.sh
 
 test-rust:
 	$(CARGO) test --no-default-features

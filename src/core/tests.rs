@@ -266,7 +266,7 @@ fn session_closing_keeps_the_account_in_the_room_and_shows_it_away() {
 
 #[test]
 fn kick_reaches_every_joined_session_and_a_later_join_starts_afresh() {
-    for code in [307, 301, 321, 322, 333] {
+    for code in [307, 301, 321, 322, 332, 333] {
         let mut w = World::new();
         w.join_local(PHONE, ROOM, "Alice", "Bob");
         w.client(LAPTOP, &join_xml("Alice"));
