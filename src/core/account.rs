@@ -225,6 +225,21 @@ impl Join {
             .flatten()
     }
 
+    /// Clears the asker of a pending nick change once it is neither joined nor leaving: the
+    /// room's answer then reaches the others (an accepted change) or nobody (a refusal).
+    pub fn forget_gone_nick_change_asker(&mut self) {
+        let gone = self
+            .nick_change
+            .as_ref()
+            .and_then(|c| c.session.as_ref())
+            .is_some_and(|s| !self.members.contains_key(s) && !self.is_leaving(s));
+        if gone {
+            if let Some(change) = self.nick_change.as_mut() {
+                change.session = None;
+            }
+        }
+    }
+
     pub fn is_leaving(&self, session: &FullJid) -> bool {
         self.leaving().any(|s| s == session)
     }

@@ -104,10 +104,27 @@ impl Minimix {
     pub fn handle(&mut self, now: Millis, input: Input) -> Outcome {
         self.seq += 1;
         let account = input.account();
+        let moves_sessions = !matches!(
+            input,
+            Input::ClientMessage { .. }
+                | Input::ClientIq { .. }
+                | Input::RoomMessage { .. }
+                | Input::RoomIq { .. }
+        );
         let outcome = self.dispatch(now, input);
-        // Whatever the input, an account left with nothing worth keeping goes.
-        if self.accounts.get(&account).is_some_and(Account::is_empty) {
-            self.accounts.remove(&account);
+        if let Some(acct) = self.accounts.get_mut(&account) {
+            if moves_sessions {
+                // A session that is neither joined nor leaving any more no longer waits for the
+                // answer to its nick change (however it got out: left, closed, taken out by the
+                // account's own leave).
+                for join in acct.rooms.values_mut() {
+                    join.forget_gone_nick_change_asker();
+                }
+            }
+            // Whatever the input, an account left with nothing worth keeping goes.
+            if acct.is_empty() {
+                self.accounts.remove(&account);
+            }
         }
         outcome
     }

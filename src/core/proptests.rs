@@ -2303,6 +2303,17 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten", Config::default(), vec![
+            Op::Join { a: 1, s: 2, r: 1, nick: 1, history: None, show: 2 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 2 },
+            Op::Close { a: 1, s: 0 },
+            Op::NickChange { a: 1, s: 2, r: 1, nick: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: false, nick: 0 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 3 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2423,4 +2434,11 @@ fn fixed_bug_history_replayed_twice_is_kept_once() {
 #[test]
 fn fixed_bug_history_kept_live_and_replayed_by_the_room_is_kept_once() {
     run_fixed("history_kept_live_and_replayed_by_the_room_is_kept_once");
+}
+
+/// Found after the merge of the answer matching: a session taken out of the room by the
+/// account's own leave (a cleared bookmark) still counted as the asker of a nick change.
+#[test]
+fn fixed_bug_nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten() {
+    run_fixed("nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten");
 }
