@@ -172,6 +172,11 @@ local handle, config_error = native.new(module.host, options);
 if not handle then
 	error("mod_minimix: "..tostring(config_error), 0);
 end
+-- The core's log records go to this host's log ("host:minimix"), at their own level.
+local function host_log(level, message)
+	module:log(level, "%s", message);
+end
+handle:set_log_sink(host_log);
 
 -- Joins survive module:reload: the old instance hands its core to the new one.
 function module.save()
@@ -185,6 +190,7 @@ function module.restore(saved)
 			module:log("error", "keeping the previous configuration: %s", err);
 		end
 		handle = saved.handle;
+		handle:set_log_sink(host_log);
 	end
 end
 

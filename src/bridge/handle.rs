@@ -17,7 +17,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use jid::{BareJid, FullJid, Jid};
-use mlua::{Lua, MultiValue, Table, UserData, UserDataMethods, Value};
+use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 
 use super::config::config_from_lua;
 use super::log_sink as bridge_log;
@@ -33,6 +33,9 @@ pub struct MinimixHandle {
     /// `to`): a late session's replay re-addresses these instead of building new tables.
     /// Entries go when the core drops the stanza (`take_released_shared`).
     shared_tables: Table,
+    /// This host's log (`sink(level, message)`, e.g. `module:log`), so that the core's records
+    /// carry the host in Prosody's log ("example.org:minimix"); unset: the library's logger.
+    log: Option<Function>,
 }
 
 impl MinimixHandle {
@@ -40,6 +43,7 @@ impl MinimixHandle {
         Ok(Self {
             core,
             shared_tables: lua.create_table()?,
+            log: None,
         })
     }
 
@@ -102,7 +106,7 @@ impl MinimixHandle {
             Err(_) => Ok(not_handled()),
         };
         self.forget_released();
-        bridge_log::flush(lua);
+        bridge_log::flush_to(lua, self.log.as_ref());
         reply.unwrap_or_else(|e| {
             let _ = e;
             not_handled()
@@ -309,7 +313,7 @@ impl MinimixHandle {
             Err(_) => not_handled(),
         };
         self.forget_released();
-        bridge_log::flush(lua);
+        bridge_log::flush_to(lua, self.log.as_ref());
         reply
     }
 }
@@ -372,10 +376,14 @@ impl UserData for MinimixHandle {
             let now = if let Value::Number(n) = now { n } else { 0.0 };
             Ok(this.simple(lua, |core| Ok(Some(core.handle_timeout(millis(now))))))
         });
+        methods.add_method_mut("set_log_sink", |_, this, sink: Option<Function>| {
+            this.log = sink;
+            Ok(())
+        });
         methods.add_method_mut("set_config", |lua, this, options: Table| {
             let config = config_from_lua(&options).map_err(mlua::Error::external)?;
             let result = this.core.set_config(config).map_err(|e| e.to_string());
-            bridge_log::flush(lua);
+            bridge_log::flush_to(lua, this.log.as_ref());
             Ok(result.err())
         });
         methods.add_method("rooms", |lua, this, account: String| {
@@ -426,7 +434,7 @@ impl UserData for MinimixHandle {
                 if let Err(e) = &restored {
                     log::warn!("minimix: not restoring {account}: {e}");
                 }
-                bridge_log::flush(lua);
+                bridge_log::flush_to(lua, this.log.as_ref());
                 Ok(restored.is_ok())
             },
         );

@@ -90,8 +90,13 @@ pub fn set_sink(lua: &Lua, sink: Function) -> mlua::Result<()> {
     lua.set_named_registry_value(SINK_KEY, sink)
 }
 
-/// Hands buffered records to the sink. Never raises: a failing sink loses the records.
+/// Hands buffered records to the library's sink. Never raises: a failing sink loses them.
 pub fn flush(lua: &Lua) {
+    flush_to(lua, None);
+}
+
+/// Hands buffered records to `sink` (a host's log), or to the library's sink when `None`.
+pub fn flush_to(lua: &Lua, host_sink: Option<&Function>) {
     let (records, dropped) = {
         let mut guard = BUFFER.lock().unwrap_or_else(|e| e.into_inner());
         if guard.records.is_empty() {
@@ -100,8 +105,12 @@ pub fn flush(lua: &Lua) {
         let dropped = std::mem::take(&mut guard.dropped);
         (std::mem::take(&mut guard.records), dropped)
     };
-    let Ok(sink) = lua.named_registry_value::<Function>(SINK_KEY) else {
-        return;
+    let sink = match host_sink {
+        Some(sink) => sink.clone(),
+        None => match lua.named_registry_value::<Function>(SINK_KEY) {
+            Ok(sink) => sink,
+            Err(_) => return,
+        },
     };
     if dropped > 0 {
         let _ = sink.call::<()>(("warn", format!("{dropped} log records dropped")));

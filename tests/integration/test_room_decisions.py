@@ -90,6 +90,8 @@ def test_room_turned_members_only_removes_the_non_member_account_from_every_join
         assert_self_unavailable(presences, f"{room}/Alice", s, {322})
     # (Prosody 0.12 tells only the removed occupant, not the others: nothing to
     # assert about the observer beyond what the room's own state says.)
+    # The module's own log line carries the host, at info level, as Prosody's modules do.
+    assert f"a.localhost:minimix\tinfo\t{ALICE} removed from {room}" in server.log_text(), "no host-tagged log line"
     assert_not_in_room(server, room, "Alice")
     assert_module_forgot(server, room)
 
