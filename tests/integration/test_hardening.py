@@ -21,6 +21,8 @@ option under test, e.g. ``minimix_max_rooms = 2``.
 
 from __future__ import annotations
 
+import functools
+
 import base64
 import time
 from xml.sax.saxutils import quoteattr
@@ -29,6 +31,7 @@ import pytest
 
 from conftest import PASSWORD, Connector, _start, jid_of
 from prosody_server import MUC_HOST, ProsodyServer
+import scenario
 from xmpp_client import (
     NS_CLIENT,
     NS_MUC,
@@ -58,6 +61,12 @@ from xmpp_client import (
 )
 
 QUIET = 0.5  # seconds without traffic that count as "nothing more is coming"
+
+traffic = functools.partial(scenario.traffic, quiet=QUIET)
+room_traffic = functools.partial(scenario.room_traffic, quiet=QUIET)
+settle = functools.partial(scenario.settle, quiet=QUIET)
+presences_from = scenario.presences_from
+assert_nothing = scenario.assert_nothing
 ALICE = jid_of("alice")
 BOB = jid_of("bob")
 DAVE = jid_of("dave")
@@ -99,45 +108,17 @@ def private_server(module_dir):
     assert errors == [], "a private server logged errors:\n" + "\n".join(errors)
 
 
+def observer_room(connect, room: str, subject: str | None = "Welcome", user: str = "carol") -> Client:
+    """``user`` (an observer) creates ``room`` and sets a recognisable subject."""
+    return scenario.owned_room(connect(user, "observer"), room, user.capitalize(), subject)
+
+
 # ---------------------------------------------------------------------- helpers
-
-
-def traffic(room: str, *clients: Client, quiet: float = QUIET, timeout: float = 10) -> list[list]:
-    """Everything from ``room`` that reaches each of ``clients`` until all of
-    them have been quiet for ``quiet`` seconds together; a list per client."""
-    deadline = time.monotonic() + timeout
-    counts = [len(c.received) for c in clients]
-    quiet_until = time.monotonic() + quiet
-    while time.monotonic() < min(quiet_until, deadline):
-        time.sleep(0.02)
-        now_counts = [len(c.received) for c in clients]
-        if now_counts != counts:
-            counts = now_counts
-            quiet_until = time.monotonic() + quiet
-    return [c.drain(lambda e: is_stanza(e) and from_room(e, room)) for c in clients]
-
-
-def room_traffic(client: Client, room: str, quiet: float = QUIET) -> list:
-    return traffic(room, client, quiet=quiet)[0]
-
-
-def settle(room: str, *clients: Client) -> None:
-    traffic(room, *clients)
 
 
 def everything(client: Client, quiet: float = QUIET) -> list:
     """Every stanza that reaches ``client`` until it goes quiet (from anyone)."""
     return [e for e in client.collect(quiet) if is_stanza(e)]
-
-
-def observer_room(connect, room: str, subject: str | None = "Welcome", user: str = "carol") -> Client:
-    """``user`` (an observer) creates ``room`` and sets a recognisable subject."""
-    owner = connect(user, "observer")
-    owner.join(room, user.capitalize())
-    if subject is not None:
-        owner.send(subject_change(room, subject))
-        owner.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
-    return owner
 
 
 def joined(connect, room: str, *resources: str, user: str = "alice", nick: str = "Alice") -> list[Client]:
@@ -154,14 +135,6 @@ def available(client: Client) -> Client:
     arrives), so stanzas to its bare JID are delivered rather than bounced."""
     client.expect(lambda e: is_presence(e, frm=client.full_jid), what="own initial presence")
     return client
-
-
-def presences_from(els, room_nick: str) -> list:
-    return [e for e in els if is_presence(e, frm=room_nick)]
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected stanzas:\n{summarize(els)}"
 
 
 def assert_account_is_the_occupant(srv, room: str, nick: str, account: str = ALICE) -> None:

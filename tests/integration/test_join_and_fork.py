@@ -15,9 +15,12 @@ behaviour on a server without the module).
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 
 from conftest import jid_of
+import scenario
 from xmpp_client import (
     Client,
     body,
@@ -39,6 +42,15 @@ from xmpp_client import (
 )
 
 QUIET = 0.7  # seconds without traffic that count as "nothing more is coming"
+
+room_traffic = functools.partial(scenario.room_traffic, quiet=QUIET)
+presences_from = scenario.presences_from
+assert_nothing = scenario.assert_nothing
+
+
+def observer_room(connect, room: str, subject: str | None = "Welcome") -> Client:
+    """carol (an observer) creates ``room`` (owner) and sets a recognisable subject."""
+    return scenario.owned_room(connect("carol", "observer"), room, "Carol", subject)
 ALICE = jid_of("alice")
 DAVE = jid_of("dave")
 
@@ -50,30 +62,6 @@ def no_new_lua_errors(server):
     yield
     errors = server.log_errors(since=mark)
     assert errors == [], "Prosody logged errors during this test:\n" + "\n".join(errors)
-
-
-def room_traffic(client: Client, room: str, quiet: float = QUIET) -> list:
-    """Everything from ``room`` that reaches ``client`` until it goes quiet."""
-    return client.collect(quiet, pred=lambda e: is_stanza(e) and from_room(e, room))
-
-
-def observer_room(connect, room: str, subject: str | None = "Welcome") -> Client:
-    """carol creates ``room`` (and optionally sets a subject, so the subject
-    in later join sequences is recognisable)."""
-    carol = connect("carol", "observer")
-    carol.join(room, "Carol")
-    if subject is not None:
-        carol.send(subject_change(room, subject))
-        carol.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
-    return carol
-
-
-def presences_from(els, room_nick: str) -> list:
-    return [e for e in els if is_presence(e, frm=room_nick)]
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected room traffic:\n{summarize(els)}"
 
 
 def assert_account_is_the_occupant(server, room: str, nick: str, account: str) -> None:

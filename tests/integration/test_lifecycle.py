@@ -16,12 +16,15 @@ exactly like plain XEP-0045, while the room sees one aggregated presence.
 
 from __future__ import annotations
 
+import functools
+
 import time
 from xml.sax.saxutils import escape, quoteattr
 
 import pytest
 
 from conftest import Connector, _start, jid_of
+import scenario
 from xmpp_client import (
     NS_CLIENT,
     NS_MUC_OWNER,
@@ -29,12 +32,10 @@ from xmpp_client import (
     Client,
     body,
     error_condition,
-    from_room,
     groupchat,
     is_groupchat,
     is_message,
     is_presence,
-    is_stanza,
     muc_item,
     muc_join,
     muc_leave,
@@ -42,12 +43,22 @@ from xmpp_client import (
     q,
     room_config,
     status_codes,
-    subject_change,
     subject_text,
     summarize,
 )
 
 QUIET = 0.4  # seconds without traffic that count as "nothing more is coming"
+
+traffic = functools.partial(scenario.traffic, quiet=QUIET)
+room_traffic = functools.partial(scenario.room_traffic, quiet=QUIET)
+settle = functools.partial(scenario.settle, quiet=QUIET)
+presences_from = scenario.presences_from
+assert_nothing = scenario.assert_nothing
+
+
+def observer_room(connect, room: str, subject: str | None = "Welcome") -> Client:
+    """carol (an observer) creates ``room`` (owner) and sets a recognisable subject."""
+    return scenario.owned_room(connect("carol", "observer"), room, "Carol", subject)
 ALICE = jid_of("alice")
 NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
 
@@ -64,37 +75,6 @@ def no_new_lua_errors(server):
 # ---------------------------------------------------------------------- helpers
 
 
-def traffic(room: str, *clients: Client, quiet: float = QUIET, timeout: float = 10) -> list[list]:
-    """Everything from ``room`` that reaches each of ``clients`` until all of
-    them have been quiet for ``quiet`` seconds together (one wait, not one per
-    client); a list per client, in the order given."""
-    deadline = time.monotonic() + timeout
-    counts = [len(c.received) for c in clients]
-    quiet_until = time.monotonic() + quiet
-    while time.monotonic() < min(quiet_until, deadline):
-        time.sleep(0.02)
-        now_counts = [len(c.received) for c in clients]
-        if now_counts != counts:
-            counts = now_counts
-            quiet_until = time.monotonic() + quiet
-    return [c.drain(lambda e: is_stanza(e) and from_room(e, room)) for c in clients]
-
-
-def room_traffic(client: Client, room: str, quiet: float = QUIET) -> list:
-    """Everything from ``room`` that reaches ``client`` until it goes quiet."""
-    return traffic(room, client, quiet=quiet)[0]
-
-
-def observer_room(connect, room: str, subject: str | None = "Welcome") -> Client:
-    """carol creates ``room`` (owner) and sets a recognisable subject."""
-    carol = connect("carol", "observer")
-    carol.join(room, "Carol")
-    if subject is not None:
-        carol.send(subject_change(room, subject))
-        carol.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
-    return carol
-
-
 def joined(connect, room: str, *resources: str, nick: str = "Alice") -> list[Client]:
     """One session of alice per resource, each joined to ``room`` as ``nick``."""
     sessions = []
@@ -103,11 +83,6 @@ def joined(connect, room: str, *resources: str, nick: str = "Alice") -> list[Cli
         s.join(room, nick)
         sessions.append(s)
     return sessions
-
-
-def settle(room: str, *clients: Client) -> None:
-    """Consume whatever room traffic is still on its way to ``clients``."""
-    traffic(room, *clients)
 
 
 def presence_update(room_nick: str, show: str | None = None) -> str:
@@ -138,14 +113,6 @@ def configure(owner: Client, room: str, fields: dict) -> None:
 def show_of(el) -> str | None:
     s = el.find(q(NS_CLIENT, "show"))
     return None if s is None else (s.text or "")
-
-
-def presences_from(els, room_nick: str) -> list:
-    return [e for e in els if is_presence(e, frm=room_nick)]
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected room traffic:\n{summarize(els)}"
 
 
 def assert_account_is_the_occupant(server, room: str, nick: str) -> None:

@@ -20,6 +20,8 @@ sees what a direct client would" is asserted against his stream.
 
 from __future__ import annotations
 
+import functools
+
 import re
 import time
 
@@ -27,6 +29,7 @@ import pytest
 
 from conftest import start_s2s_pair
 from s2s_pair import LOCAL_HOST, PLAIN_HOST, REMOTE_MUC, S2SPair
+import scenario
 from xmpp_client import (
     NS_MUC_USER,
     NS_STANZAS,
@@ -43,13 +46,21 @@ from xmpp_client import (
     muc_user_x,
     q,
     status_codes,
-    subject_change,
     subject_text,
     summarize,
     to_xml,
 )
 
 QUIET = 0.5  # seconds without traffic that count as "nothing more is coming"
+
+traffic = functools.partial(scenario.traffic, quiet=QUIET)
+presences_from = scenario.presences_from
+assert_nothing = scenario.assert_nothing
+
+
+def remote_owned_room(pair: S2SPair, room: str, subject: str = "Far away") -> Client:
+    """frank (remote server) creates ``room``, so he owns it, and sets a subject."""
+    return scenario.owned_room(pair.client("frank", "observer"), room, "Frank", subject)
 JOIN_TIMEOUT = 2  # minimix_join_timeout on the module's server
 ALICE = f"alice@{LOCAL_HOST}"
 NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner"
@@ -76,33 +87,9 @@ def no_new_errors(pair):
 # ---------------------------------------------------------------------- helpers
 
 
-def traffic(room: str, *clients: Client, quiet: float = QUIET, timeout: float = 15) -> list[list]:
-    """Everything from ``room`` (any of its JIDs) reaching each client until all have been
-    quiet for ``quiet`` seconds together; one list per client, in order."""
-    deadline = time.monotonic() + timeout
-    counts = [len(c.received) for c in clients]
-    quiet_until = time.monotonic() + quiet
-    while time.monotonic() < min(quiet_until, deadline):
-        time.sleep(0.02)
-        now_counts = [len(c.received) for c in clients]
-        if now_counts != counts:
-            counts = now_counts
-            quiet_until = time.monotonic() + quiet
-    return [c.drain(lambda e: is_stanza(e) and from_room(e, room)) for c in clients]
-
-
 def everything(client: Client, quiet: float = QUIET) -> list:
     """Every stanza that reaches ``client`` until it has been quiet for ``quiet`` seconds."""
     return [e for e in client.collect(quiet=quiet) if is_stanza(e)]
-
-
-def remote_owned_room(pair: S2SPair, room: str, subject: str = "Far away") -> Client:
-    """frank (remote server) creates ``room``, so he owns it, and sets a subject."""
-    frank = pair.client("frank", "observer")
-    frank.join(room, "Frank")
-    frank.send(subject_change(room, subject))
-    frank.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
-    return frank
 
 
 def joined(pair: S2SPair, room: str, *resources: str) -> list[Client]:
@@ -112,14 +99,6 @@ def joined(pair: S2SPair, room: str, *resources: str) -> list[Client]:
         s.join(room, "Alice", timeout=10)
         sessions.append(s)
     return sessions
-
-
-def presences_from(els, room_nick: str) -> list:
-    return [e for e in els if is_presence(e, frm=room_nick)]
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected room traffic:\n{summarize(els)}"
 
 
 def assert_account_is_the_occupant(pair: S2SPair, room: str, nick: str = "Alice") -> None:

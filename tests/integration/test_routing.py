@@ -21,12 +21,15 @@ fixture runs without mod_muc_mam.
 
 from __future__ import annotations
 
+import functools
+
 import xml.etree.ElementTree as ET
 from xml.sax.saxutils import quoteattr
 
 import pytest
 
 from conftest import jid_of
+import scenario
 from xmpp_client import (
     NS_DATA,
     NS_MUC_OWNER,
@@ -54,6 +57,9 @@ from xmpp_client import (
 )
 
 QUIET = 0.7  # seconds without traffic that count as "nothing more is coming"
+
+room_traffic = functools.partial(scenario.room_traffic, quiet=QUIET)
+assert_nothing = scenario.assert_nothing
 ALICE = jid_of("alice")
 ERIN = jid_of("erin")
 
@@ -76,11 +82,6 @@ def no_new_lua_errors(server):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def room_traffic(client: Client, room: str, quiet: float = QUIET) -> list:
-    """Everything from ``room`` that reaches ``client`` until it goes quiet."""
-    return client.collect(quiet, pred=lambda e: is_stanza(e) and from_room(e, room))
 
 
 def observer_room(connect, room: str, subject: str | None = "Welcome") -> Client:
@@ -128,10 +129,6 @@ def available(client: Client) -> Client:
 def enable_carbons(client: Client) -> None:
     res = client.iq(f"<enable xmlns='{NS_CARBONS}'/>", type="set")
     assert res.get("type") == "result", to_xml(res)
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected stanzas:\n{summarize(els)}"
 
 
 def errors_in(els) -> list:

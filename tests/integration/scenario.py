@@ -1,0 +1,53 @@
+"""Helpers the scenario files share: waiting for a room's traffic to settle and the
+assertions about who got what. Each file binds its own ``QUIET`` (seconds without traffic
+that count as "nothing more is coming") with ``functools.partial``."""
+
+from __future__ import annotations
+
+import time
+
+from xmpp_client import Client, from_room, is_presence, is_stanza, subject_text, subject_change, summarize
+
+
+def traffic(room: str, *clients: Client, quiet: float = 0.5, timeout: float = 15) -> list[list]:
+    """Everything from ``room`` that reaches each of ``clients`` until all of them have
+    been quiet for ``quiet`` seconds together (one wait, not one per client); a list per
+    client, in the order given."""
+    deadline = time.monotonic() + timeout
+    counts = [len(c.received) for c in clients]
+    quiet_until = time.monotonic() + quiet
+    while time.monotonic() < min(quiet_until, deadline):
+        time.sleep(0.02)
+        now_counts = [len(c.received) for c in clients]
+        if now_counts != counts:
+            counts = now_counts
+            quiet_until = time.monotonic() + quiet
+    return [c.drain(lambda e: is_stanza(e) and from_room(e, room)) for c in clients]
+
+
+def room_traffic(client: Client, room: str, quiet: float = 0.5) -> list:
+    """Everything from ``room`` that reaches ``client`` until it goes quiet."""
+    return traffic(room, client, quiet=quiet)[0]
+
+
+def settle(room: str, *clients: Client, quiet: float = 0.5) -> None:
+    """Consume whatever room traffic is still on its way to ``clients``."""
+    traffic(room, *clients, quiet=quiet)
+
+
+def presences_from(els, room_nick: str) -> list:
+    return [e for e in els if is_presence(e, frm=room_nick)]
+
+
+def assert_nothing(els, who) -> None:
+    assert els == [], f"{who} got unexpected room traffic:\n{summarize(els)}"
+
+
+def owned_room(client: Client, room: str, nick: str, subject: str | None) -> Client:
+    """``client`` creates ``room`` (so it owns and moderates it) and, unless ``subject`` is
+    None, sets a recognisable subject."""
+    client.join(room, nick)
+    if subject is not None:
+        client.send(subject_change(room, subject))
+        client.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
+    return client
