@@ -48,7 +48,7 @@ else
 PROSODY_SOURCE_DIR ?= $(CURDIR)/$(PROSODY_FOR_LUA)/lib/prosody
 endif
 
-.PHONY: all build check-lib install deps test test-rust test-lua test-packaging integration-test integration-test-13 \
+.PHONY: all build check-lib install deps test test-rust proptest test-lua test-packaging integration-test integration-test-13 \
 	integration-test-lua soak demo lint bench bench-micro bench-e2e bench-profile fuzz dist distcheck deb test-deb clean
 
 all: build
@@ -79,8 +79,16 @@ test: deps test-rust test-lua integration-test test-packaging
 deps:
 	sh tests/deps.sh
 
+# The property tests run with a fixed seed here (the same cases every run, so CI is
+# deterministic); `make proptest` searches with fresh random seeds and many more cases.
+PROPTEST_SEED ?= 20261130
+PROPTEST_CASES ?= 20000
+
 test-rust:
-	$(CARGO) test --no-default-features
+	PROPTEST_RNG_SEED=$(PROPTEST_SEED) $(CARGO) test --no-default-features
+
+proptest:
+	PROPTEST_CASES=$(PROPTEST_CASES) $(CARGO) test --release --no-default-features proptests
 
 test-lua: build
 ifneq ($(filter $(LUA_VERSION),5.1 jit),)

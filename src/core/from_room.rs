@@ -368,6 +368,15 @@ fn on_error(
     let (answer, dropped) = join.answer_presence(about.stanza.attr("id"));
     local::tell_left(about.room, join, dropped, out);
     if let Some(change) = refused_nick_change {
+        if answer == Answer::Stale {
+            // Asked before a leave still in flight: the account is on its way out, and the
+            // session that asked (taken out by that leave) may be joining afresh.
+            log::debug!(
+                "{}: dropping the refusal of a nick change sent before a leave",
+                about.room
+            );
+            return;
+        }
         // Only the session that asked hears it; the room still shows what it showed before.
         if let Some(session) = &change.session {
             deliver_to(about.stanza, std::iter::once(session), out);

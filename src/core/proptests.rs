@@ -2314,6 +2314,18 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 3 },
             Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
         ]),
+        ("refused_nick_change_sent_before_a_leave_reaches_nobody", Config {
+            max_joins_per_minute: 2,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: true, nick: 0 },
+            Op::Flush { n: 1 },
+            Op::NickChange { a: 1, s: 0, r: 1, nick: 3 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Retract { a: 1, r: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 3, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2441,4 +2453,11 @@ fn fixed_bug_history_kept_live_and_replayed_by_the_room_is_kept_once() {
 #[test]
 fn fixed_bug_nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten() {
     run_fixed("nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten");
+}
+
+/// Found after the merge of the answer matching: the refusal of a nick change asked before
+/// the account's leave reached the asker, which had meanwhile started a new join.
+#[test]
+fn fixed_bug_refused_nick_change_sent_before_a_leave_reaches_nobody() {
+    run_fixed("refused_nick_change_sent_before_a_leave_reaches_nobody");
 }
