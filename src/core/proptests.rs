@@ -2326,6 +2326,17 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Retract { a: 1, r: 1 },
             Op::Join { a: 1, s: 0, r: 1, nick: 3, history: None, show: 0 },
         ]),
+        ("history_replayed_after_live_traffic_stays_in_order", Config::default(), vec![
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Leave { a: 1, s: 0, r: 1, nick: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 1 },
+            Op::Tick { ms: 61_000 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2460,4 +2471,12 @@ fn fixed_bug_nick_change_asker_taken_out_by_the_accounts_leave_is_forgotten() {
 #[test]
 fn fixed_bug_refused_nick_change_sent_before_a_leave_reaches_nobody() {
     run_fixed("refused_nick_change_sent_before_a_leave_reaches_nobody");
+}
+
+/// Found with the history kept once: a room that still had the account sent a live message
+/// before answering a new join with its history (older messages, and that one again); the
+/// buffer kept the live one first and replayed history out of order.
+#[test]
+fn fixed_bug_history_replayed_after_live_traffic_stays_in_order() {
+    run_fixed("history_replayed_after_live_traffic_stays_in_order");
 }

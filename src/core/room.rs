@@ -172,12 +172,29 @@ impl RoomCache {
             return;
         }
         self.history_bytes += bytes;
-        self.history.push_back(HistoryEntry {
-            stanza: entry,
-            archive_id: archive_id.map(Into::into),
-            received,
-            bytes,
-        });
+        // Live messages go last. A delayed one (a room's history replay) goes before the kept
+        // messages the room sent after it: a replay can arrive after live traffic when the room
+        // already had the account (a join answered late), and a replay is oldest first.
+        let at = if entry.has_delay() {
+            self.history.len()
+                - self
+                    .history
+                    .iter()
+                    .rev()
+                    .take_while(|h| h.received > received)
+                    .count()
+        } else {
+            self.history.len()
+        };
+        self.history.insert(
+            at,
+            HistoryEntry {
+                stanza: entry,
+                archive_id: archive_id.map(Into::into),
+                received,
+                bytes,
+            },
+        );
         while self.history.len() > max_messages || self.history_bytes > max_bytes {
             match self.history.pop_front() {
                 Some(old) => self.history_bytes -= old.bytes,
