@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use jid::FullJid;
 use minidom::Element;
 
+use super::heard::Heard;
 use super::room::RoomCache;
 use super::time::Millis;
 use super::xml;
@@ -149,6 +150,8 @@ pub struct Join {
     pub needs_resync: bool,
     /// When the last groupchat from the room arrived, to ask only for missed history.
     pub last_seen: Option<Millis>,
+    /// The last messages heard, to recognise the room's replays of them on a rejoin.
+    pub heard: Heard,
     /// When the next XEP-0410 self-ping of the room is due.
     pub next_ping: Option<Millis>,
     /// The id of the self-ping in flight.
@@ -179,6 +182,7 @@ impl Join {
             durable: false,
             needs_resync: false,
             last_seen: None,
+            heard: Heard::default(),
             next_ping: None,
             ping_id: None,
             resync: None,

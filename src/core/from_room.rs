@@ -11,6 +11,7 @@ use minidom::Element;
 use super::account::{Answer, InFlight, Join, LeaveAnswer, Phase, PRESENCE_ID_PREFIX};
 use super::config::Config;
 use super::from_client::update_shown;
+use super::heard;
 use super::local::{self, JoinFailure};
 use super::muc::{self, StatusCode};
 use super::resync;
@@ -138,11 +139,41 @@ impl Minimix {
                         resync::subject(join, old.as_ref(), &stanza, &mut out);
                         return Outcome::handled(out);
                     }
-                } else if muc::is_history_worthy(&stanza) {
-                    // (A room replays the same history to every join of the account: the cache
-                    // keeps each delayed message once.)
-                    join.cache
-                        .push_history(shared, &stanza, &room, now, max_messages, max_bytes);
+                } else {
+                    // A rejoin asks for history from a little before the last message heard:
+                    // the room's replays of what was heard are recognised (see `heard`).
+                    let replay = heard::replayed(&join.heard, &stanza, &room).cloned();
+                    if muc::is_history_worthy(&stanza) {
+                        // (A room replays the same history to every join of the account: the
+                        // cache keeps each delayed message once.)
+                        match &replay {
+                            Some(heard) => join.cache.push_replay(
+                                shared,
+                                &stanza,
+                                &room,
+                                heard,
+                                max_messages,
+                                max_bytes,
+                            ),
+                            None => join.cache.push_history(
+                                shared,
+                                &stanza,
+                                &room,
+                                now,
+                                max_messages,
+                                max_bytes,
+                            ),
+                        }
+                    }
+                    if replay.is_some() {
+                        resync::replayed(join, &mut out);
+                        return Outcome::handled(out);
+                    }
+                    if heard::may_be_replayed(&stanza) {
+                        let key = heard::replay_key(&stanza, &room);
+                        let archive_id = super::archive::archive_id(&stanza, &account);
+                        join.heard.note(key, now, archive_id);
+                    }
                 }
                 fork_to_members(join, &mut out);
             }

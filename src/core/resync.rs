@@ -135,6 +135,12 @@ pub fn subject(join: &mut Join, old: Option<&Element>, new: &Element, out: &mut 
     join.resync = None;
 }
 
+/// The room replayed a message the account heard before (see `heard`): only sessions that
+/// joined since the rejoin began get it; those joined before had it.
+pub fn replayed(join: &Join, out: &mut Vec<Action>) {
+    forward(join, true, out);
+}
+
 /// Forwards the input stanza to the joined sessions; when `unchanged`, not to those that
 /// were joined before the rejoin (they have it already).
 fn forward(join: &Join, unchanged: bool, out: &mut Vec<Action>) {

@@ -12,6 +12,7 @@ use jid::{BareJid, FullJid};
 use minidom::{Element, Node};
 
 use super::archive::NS_SID;
+use super::heard::HeardMessage;
 use super::muc::NS_DELAY;
 use super::shared::{Interner, Shared};
 use super::time::{self, Millis};
@@ -168,16 +169,65 @@ impl RoomCache {
             now
         };
         let bytes = replayed_len(&entry, to, archive_id, room);
-        if bytes > max_bytes {
+        self.append(
+            HistoryEntry {
+                stanza: entry,
+                archive_id: archive_id.map(Into::into),
+                received,
+                bytes,
+            },
+            max_messages,
+            max_bytes,
+        );
+    }
+
+    /// Keeps the room's replay of a message the account heard before (see `heard`), once:
+    /// not when the history holds it already, and not behind messages that arrived after
+    /// it (then it fell out of the window earlier, and it would come back out of order).
+    /// It keeps the archive id and arrival time it had, as if it had never left.
+    pub fn push_replay(
+        &mut self,
+        shared: &mut Interner,
+        stanza: &Element,
+        room: &BareJid,
+        heard: &HeardMessage,
+        max_messages: usize,
+        max_bytes: usize,
+    ) {
+        if max_messages == 0 {
             return;
         }
-        self.history_bytes += bytes;
-        self.history.push_back(HistoryEntry {
-            stanza: entry,
-            archive_id: archive_id.map(Into::into),
-            received,
-            bytes,
+        let entry = shared.intern(stanza, WITHOUT_TO);
+        let later_kept = self.history.back().is_some_and(|h| h.received > heard.at);
+        let same_archive_id = heard.archive_id.as_deref().is_some_and(|id| {
+            self.history
+                .iter()
+                .any(|h| h.archive_id.as_deref() == Some(id))
         });
+        if later_kept || same_archive_id || self.is_kept(stanza, &entry, false) {
+            return;
+        }
+        let archive_id = heard.archive_id.as_deref();
+        let bytes = replayed_len(&entry, stanza.attr("to"), archive_id, room);
+        self.append(
+            HistoryEntry {
+                stanza: entry,
+                archive_id: archive_id.map(Into::into),
+                received: heard.at,
+                bytes,
+            },
+            max_messages,
+            max_bytes,
+        );
+    }
+
+    /// Appends an entry, evicting the oldest beyond the limits.
+    fn append(&mut self, entry: HistoryEntry, max_messages: usize, max_bytes: usize) {
+        if entry.bytes > max_bytes {
+            return;
+        }
+        self.history_bytes += entry.bytes;
+        self.history.push_back(entry);
         while self.history.len() > max_messages || self.history_bytes > max_bytes {
             match self.history.pop_front() {
                 Some(old) => self.history_bytes -= old.bytes,
