@@ -666,6 +666,7 @@ fn stored_heard(entry: &Table) -> Heard {
                 key,
                 at: millis(at),
                 archive_id: item.get::<Option<String>>("archive_id").ok().flatten(),
+                heard_seq: 0,
             });
         }
     }

@@ -35,6 +35,9 @@ pub struct Member {
     pub payload: Element,
     /// Update counter, so the most recent of equally available sessions wins.
     pub seq: u64,
+    /// The core's input counter when the session joined: it had every message the account
+    /// heard after that (see `heard`).
+    pub joined_seq: u64,
 }
 
 /// How many outgoing message ids per room are remembered to route the room's errors back.

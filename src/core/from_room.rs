@@ -117,6 +117,7 @@ impl Minimix {
             self.config.history_max_messages,
             self.config.history_max_bytes,
         );
+        let seq = self.seq;
         let shared = &mut self.shared;
         let Some(join) = self
             .accounts
@@ -165,14 +166,14 @@ impl Minimix {
                             ),
                         }
                     }
-                    if replay.is_some() {
-                        resync::replayed(join, &mut out);
+                    if let Some(heard) = replay {
+                        resync::replayed(join, heard.heard_seq, &mut out);
                         return Outcome::handled(out);
                     }
                     if heard::may_be_replayed(&stanza) {
                         let key = heard::replay_key(&stanza, &room);
                         let archive_id = super::archive::archive_id(&stanza, &account);
-                        join.heard.note(key, now, archive_id);
+                        join.heard.note(key, now, archive_id, seq);
                     }
                 }
                 fork_to_members(join, &mut out);

@@ -51,6 +51,9 @@ pub struct HeardMessage {
     pub at: Millis,
     /// The id the account's archive gave it, if it was archived.
     pub archive_id: Option<String>,
+    /// The core's input counter when it was heard: sessions that joined before had it. Not
+    /// stored (0 when restored: every session after a restart joined later).
+    pub heard_seq: u64,
 }
 
 impl HeardMessage {
@@ -83,7 +86,7 @@ impl Heard {
             forgotten_at,
         };
         for m in messages.into_iter().filter(HeardMessage::is_sane) {
-            heard.push(m);
+            heard.push(HeardMessage { heard_seq: 0, ..m });
         }
         heard
     }
@@ -101,8 +104,8 @@ impl Heard {
         self.recent.is_empty()
     }
 
-    /// Remembers a message heard at `at`.
-    pub fn note(&mut self, key: String, at: Millis, archive_id: Option<&str>) {
+    /// Remembers a message heard at `at`, with the core's input counter then.
+    pub fn note(&mut self, key: String, at: Millis, archive_id: Option<&str>, heard_seq: u64) {
         let archive_id = archive_id
             .filter(|id| !id.is_empty() && id.len() <= MAX_ARCHIVE_ID_BYTES)
             .map(str::to_owned);
@@ -110,6 +113,7 @@ impl Heard {
             key,
             at,
             archive_id,
+            heard_seq,
         });
     }
 
@@ -260,7 +264,7 @@ mod tests {
     fn the_memory_is_bounded_and_remembers_what_it_forgot() {
         let mut heard = Heard::default();
         for i in 0..HEARD_KEPT as u64 + 3 {
-            heard.note(format!("k{i}"), 10_000 + i, None);
+            heard.note(format!("k{i}"), 10_000 + i, None, i);
         }
         assert_eq!(heard.messages().count(), HEARD_KEPT);
         assert!(heard.get("k2").is_none());
@@ -288,16 +292,19 @@ mod tests {
             key: "sid:1".into(),
             at: 1,
             archive_id: Some("a".into()),
+            heard_seq: 0,
         };
         let long = HeardMessage {
             key: "x".repeat(MAX_KEY_BYTES + 1),
             at: 2,
             archive_id: None,
+            heard_seq: 0,
         };
         let empty = HeardMessage {
             key: String::new(),
             at: 3,
             archive_id: None,
+            heard_seq: 0,
         };
         let heard = Heard::from_stored(vec![ok.clone(), long, empty], None);
         assert_eq!(heard.messages().cloned().collect::<Vec<_>>(), vec![ok]);

@@ -105,7 +105,10 @@ impl Minimix {
         // Each restored join is a new incarnation (unique presence ids).
         self.seq += 1;
         let seq = self.seq;
-        let acct = self.accounts.entry(account).or_default();
+        if rooms.is_empty() {
+            return;
+        }
+        let acct = self.accounts.entry(account.clone()).or_default();
         for stored in rooms {
             if let Err(e) = stored.check() {
                 log::warn!("minimix: not restoring {}: {e}", stored.room);
@@ -122,6 +125,10 @@ impl Minimix {
             join.needs_resync = true;
             join.idle_since = Some(now);
             acct.rooms.insert(stored.room, join);
+        }
+        // Nothing restorable: no empty account is left behind.
+        if self.accounts.get(&account).is_some_and(|a| a.is_empty()) {
+            self.accounts.remove(&account);
         }
     }
 
