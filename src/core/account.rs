@@ -155,6 +155,10 @@ pub struct Join {
     pub last_seen: Option<Millis>,
     /// The last messages heard, to recognise the room's replays of them on a rejoin.
     pub heard: Heard,
+    /// When the account's rejoin asking for missed history (after a restart or a quiet
+    /// rejoin) was sent, until the room's subject ends its answer: the missed history goes
+    /// before what arrived live meanwhile.
+    pub rejoined_at: Option<Millis>,
     /// When the next XEP-0410 self-ping of the room is due.
     pub next_ping: Option<Millis>,
     /// The id of the self-ping in flight.
@@ -186,6 +190,7 @@ impl Join {
             needs_resync: false,
             last_seen: None,
             heard: Heard::default(),
+            rejoined_at: None,
             next_ping: None,
             ping_id: None,
             resync: None,

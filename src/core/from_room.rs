@@ -131,6 +131,9 @@ impl Minimix {
             Some("groupchat") => {
                 join.last_seen = Some(now);
                 if muc::is_subject_message(&stanza) {
+                    // The subject ends a join sequence, and with it a rejoin's history.
+                    join.rejoined_at = None;
+                    join.cache.replays_refill = false;
                     let old = match (&join.resync, &join.cache.subject) {
                         (Some(_), Some(old)) => old.element().ok(),
                         _ => None,
@@ -153,6 +156,7 @@ impl Minimix {
                                 &stanza,
                                 &room,
                                 heard,
+                                join.rejoined_at,
                                 max_messages,
                                 max_bytes,
                             ),
@@ -161,6 +165,7 @@ impl Minimix {
                                 &stanza,
                                 &room,
                                 now,
+                                join.rejoined_at,
                                 max_messages,
                                 max_bytes,
                             ),
@@ -168,6 +173,7 @@ impl Minimix {
                     }
                     if let Some(heard) = replay {
                         resync::replayed(join, heard.heard_seq, &mut out);
+                        join.heard.delivered(&heard.key, seq);
                         return Outcome::handled(out);
                     }
                     if heard::may_be_replayed(&stanza) {
@@ -339,6 +345,8 @@ pub(super) fn rejoin(
     }
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
+    join.rejoined_at = Some(now);
+    join.cache.replays_refill = join.cache.history.is_empty();
     resync::start(join);
     let mut stanza = super::as_account(&stanza, account);
     let evicted = join.send_presence(&mut stanza);

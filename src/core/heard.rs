@@ -126,6 +126,14 @@ impl Heard {
         }
     }
 
+    /// Every session joined now has the message with this key (the room's replay of it was
+    /// just forwarded to those that lacked it).
+    pub fn delivered(&mut self, key: &str, seq: u64) {
+        if let Some(m) = self.recent.iter_mut().rev().find(|m| m.key == key) {
+            m.heard_seq = m.heard_seq.max(seq);
+        }
+    }
+
     /// The remembered message with this key, if any.
     pub fn get(&self, key: &str) -> Option<&HeardMessage> {
         self.recent.iter().rev().find(|m| m.key == key)

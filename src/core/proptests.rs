@@ -2413,6 +2413,48 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("restart_history_older_than_live_messages_kept_in_order", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: Some(0), show: 0 },
+            Op::Restart { missed: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("replay_forwarded_twice_to_a_session_joining_after_a_restart", Config { history_length: 1, history_max_messages: 1, history_from_archive: false, history_max_bytes: 400, max_rooms: 1, max_occupants: 1, max_joins_per_minute: 2, max_pending_iqs: 1, max_bookmarks: 1, ..Config::default() }, vec![
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Restart { missed: 1 },
+            Op::Restart { missed: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: false, nick: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("restart_twice_keeps_replayed_history_in_order", Config::default(), vec![
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: Some(1), show: 0 },
+            Op::Restart { missed: 0 },
+            Op::Restart { missed: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+        ]),
+        ("archived_history_repeats_a_buffered_message", Config {
+            history_length: 1,
+            history_max_messages: 2,
+            history_max_bytes: 400,
+            max_rooms: 2,
+            max_occupants: 1,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Bookmark { a: 1, r: 0, autojoin: false, nick: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Destroy { r: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(2), show: 0 },
+        ]),
     ]
 }
 
@@ -2434,6 +2476,31 @@ fn every_fixed_bug_has_its_regression_test() {
             "no fixed_bug_{name} test"
         );
     }
+}
+
+/// Two restarts in a row: the replays that refill the history keep the room's order.
+#[test]
+fn fixed_bug_restart_twice_keeps_replayed_history_in_order() {
+    run_fixed("restart_twice_keeps_replayed_history_in_order");
+}
+
+/// A late joiner asking for more history than the buffer holds gets each message once.
+/// After a restart, the rejoin's history (reaching back a little before the last message
+/// heard) arrives after live messages: a late session still gets the history in order.
+#[test]
+fn fixed_bug_restart_history_older_than_live_messages_kept_in_order() {
+    run_fixed("restart_history_older_than_live_messages_kept_in_order");
+}
+
+/// A session joining while the room answers both a restart's rejoin and its own join gets
+/// the room's replay of a message once.
+#[test]
+fn fixed_bug_replay_forwarded_twice_to_a_session_joining_after_a_restart() {
+    run_fixed("replay_forwarded_twice_to_a_session_joining_after_a_restart");
+}
+#[test]
+fn fixed_bug_archived_history_repeats_a_buffered_message() {
+    run_fixed("archived_history_repeats_a_buffered_message");
 }
 
 /// The core's state after an answered room iq: no empty `Account` (handle_room_iq).
