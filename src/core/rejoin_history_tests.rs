@@ -39,7 +39,7 @@ impl Rig {
     }
 
     /// The room sends `xml` to the account, through mod_mam.
-    fn from_room(&mut self, xml: &str) -> Step {
+    fn room_says(&mut self, xml: &str) -> Step {
         let mut stanza = el(xml);
         super::xml::set_attr(&mut stanza, "to", ALICE);
         if self.w.mm.should_archive_message(&bare(ALICE), &stanza) {
@@ -135,9 +135,9 @@ fn heard_two_in_one_second(sid: bool) -> Rig {
     let mut rig = Rig::new(Config::default(), SECOND - 5_000);
     rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
     rig.w.now = SECOND + 200;
-    rig.from_room(&live("before-1", sid.then_some("R1")));
+    rig.room_says(&live("before-1", sid.then_some("R1")));
     rig.w.now = SECOND + 600;
-    rig.from_room(&live("before-2", sid.then_some("R2")));
+    rig.room_says(&live("before-2", sid.then_some("R2")));
     assert_eq!(rig.archived(), ["before-1", "before-2"]);
     rig
 }
@@ -171,13 +171,13 @@ fn restart_loses_nothing_and_repeats_nothing(sid: bool) {
         "asks for the whole last-heard second: {}",
         time::format_datetime(since)
     );
-    rig.from_room(&self_presence(ROOM, "Alice", &[110]));
+    rig.room_says(&self_presence(ROOM, "Alice", &[110]));
     // The room replays everything it stamped since then, whole seconds.
-    rig.from_room(&replay("before-1", sid.then_some("R1"), SECOND));
-    rig.from_room(&replay("before-2", sid.then_some("R2"), SECOND));
-    rig.from_room(&replay("missed-1", sid.then_some("R3"), SECOND));
-    rig.from_room(&replay("missed-2", sid.then_some("R4"), SECOND + 1_000));
-    rig.from_room(&subject());
+    rig.room_says(&replay("before-1", sid.then_some("R1"), SECOND));
+    rig.room_says(&replay("before-2", sid.then_some("R2"), SECOND));
+    rig.room_says(&replay("missed-1", sid.then_some("R3"), SECOND));
+    rig.room_says(&replay("missed-2", sid.then_some("R4"), SECOND + 1_000));
+    rig.room_says(&subject());
     assert_eq!(
         rig.archived(),
         ["before-1", "before-2", "missed-1", "missed-2"],
@@ -226,7 +226,7 @@ fn without_the_rooms_stanza_ids_the_replays_are_recognised_by_their_content() {
 fn quietly_rejoining(rig: &mut Rig) -> Vec<Element> {
     let tick = rig.w.tick(60_000);
     let id = tick.routed()[0].attr("id").unwrap().to_owned();
-    let dropped = rig.from_room(&format!("<iq type='error' id='{id}' from='{ROOM}/Alice'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
+    let dropped = rig.room_says(&format!("<iq type='error' id='{id}' from='{ROOM}/Alice'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
     dropped.routed()
 }
 
@@ -242,11 +242,11 @@ fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
     rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
     rig.w.now = SECOND + 200;
     assert_eq!(
-        bodies(&rig.from_room(&live("before-1", Some("R1"))).to(PHONE)),
+        bodies(&rig.room_says(&live("before-1", Some("R1"))).to(PHONE)),
         ["before-1"]
     );
     rig.w.now = SECOND + 600;
-    rig.from_room(&live("before-2", Some("R2")));
+    rig.room_says(&live("before-2", Some("R2")));
     let routed = quietly_rejoining(&mut rig);
     assert!(since_asked(&routed) <= SECOND);
     // A session joining while the rejoin is in flight gets the whole replay.
@@ -261,7 +261,7 @@ fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
         replay("missed-1", Some("R3"), SECOND),
         subject(),
     ] {
-        let step = rig.from_room(&xml);
+        let step = rig.room_says(&xml);
         at_phone.extend(step.to(PHONE));
         at_desk.extend(step.to(DESK));
     }
@@ -271,7 +271,7 @@ fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
     assert_eq!(rig.cached(), ["before-1", "before-2", "missed-1"]);
     // Live traffic flows on, and a later session's history has each message once.
     assert_eq!(
-        bodies(&rig.from_room(&live("after", Some("R4"))).to(PHONE)),
+        bodies(&rig.room_says(&live("after", Some("R4"))).to(PHONE)),
         ["after"]
     );
     let late = rig.w.client(LAPTOP, &join_as("Alice"));
@@ -291,7 +291,7 @@ fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
         &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
     );
     rig.w.client(LAPTOP, &join_as("Alice"));
-    rig.from_room(&self_unavailable(ROOM, "Alice", &[110]));
+    rig.room_says(&self_unavailable(ROOM, "Alice", &[110]));
     let mut at_laptop = Vec::new();
     for xml in [
         self_presence(ROOM, "Alice", &[110]),
@@ -299,7 +299,7 @@ fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
         replay("before-2", Some("R2"), SECOND),
         subject(),
     ] {
-        at_laptop.extend(rig.from_room(&xml).to(LAPTOP));
+        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
     }
     assert_eq!(bodies(&at_laptop), ["before-1", "before-2"]);
     assert_eq!(
@@ -349,8 +349,8 @@ fn what_was_heard_survives_storage_and_old_records_still_restore() {
     assert_eq!(since_asked(&routed), SECOND - 2_000);
     // The history it gets is kept and archived as any new history.
     let mut rig = Rig { w, archive: vec![] };
-    rig.from_room(&self_presence(ROOM, "Alice", &[110]));
-    rig.from_room(&replay("before-2", Some("R2"), SECOND));
+    rig.room_says(&self_presence(ROOM, "Alice", &[110]));
+    rig.room_says(&replay("before-2", Some("R2"), SECOND));
     assert_eq!(rig.archived(), ["before-2"]);
     assert_eq!(rig.cached(), ["before-2"]);
 }
@@ -361,7 +361,7 @@ fn a_burst_beyond_the_memory_is_not_asked_for_again() {
     // Then more messages than are remembered, over the next two seconds.
     for i in 0..super::heard::HEARD_KEPT as u64 + 2 {
         rig.w.now = SECOND + 1_000 + i * 50;
-        rig.from_room(&live(&format!("burst-{i}"), Some(&format!("B{i}"))));
+        rig.room_says(&live(&format!("burst-{i}"), Some(&format!("B{i}"))));
     }
     let (_, routed) = restarted(rig, SECOND + 10_000);
     // before-1/2 and the first two of the burst (in second +1) are forgotten: not asked for
