@@ -418,12 +418,14 @@ module:hook_global("user-deleted", function (event)
 end, 5);
 
 -- One copy of each groupchat message in the account's own archive (mod_mam refuses all
--- groupchat at priority -1; this answers first for rooms the account is in).
+-- groupchat at priority -1; this answers first for rooms the account is in). The stanza
+-- goes along: a room's replay of a message the account already heard (and archived) is not
+-- stored again.
 if archive_groupchat then
 	module:hook("archive-should-store", function (event)
 		local stanza = event.stanza;
 		local to, from = stanza.attr.to, stanza.attr.from;
-		if to and from and handle:should_archive(to, from, stanza.attr.type) then
+		if to and from and handle:should_archive(to, from, stanza.attr.type, stanza) then
 			event.reason = "groupchat from a room the account is in (minimix)";
 			return true;
 		end

@@ -344,6 +344,41 @@ describe("mod_minimix shim persistence", function ()
 		assert.is_not_nil(join:get_child("x", NS_MUC));
 	end);
 
+	it("keeps what the account heard across a restart, so the room's replay of it is not archived again", function ()
+		local store = {};
+		local fake = joined_shim(store);
+		local function said(text, extra)
+			local m = st.message({ from = "room@muc.localhost/Bob", to = "alice@a.localhost", type = "groupchat" })
+				:text_tag("body", text)
+				:tag("stanza-id", { xmlns = "urn:xmpp:sid:0", by = "room@muc.localhost", id = "R-"..text }):up();
+			if extra then m:add_child(extra); end
+			return m;
+		end
+		fire(fake, "message/bare", { origin = {}, stanza = said("hi") });
+		fire_global(fake, "server-stopping", {});
+		local stored = store.alice.rooms[1];
+		assert.equal("sid:R-hi", stored.heard[1].key);
+		assert.is_number(stored.heard[1].at);
+
+		local fresh = load_shim({ store = store });
+		fire_global(fresh, "server-started");
+		local delay = st.stanza("delay", { xmlns = "urn:xmpp:delay", stamp = "2026-01-01T00:00:00Z" });
+		local should = fresh.hooks["archive-should-store"].fn;
+		assert.is_nil(should({ stanza = said("hi", delay) }), "a replay of what was heard");
+		assert.is_true(should({ stanza = said("new", st.clone(delay)) }), "history the account missed");
+		assert.is_true(should({ stanza = said("live") }));
+	end);
+
+	it("restores a record from before the heard memory existed", function ()
+		local store = { alice = { version = 1, rooms = { { room = "room@muc.localhost", nick = "Alice", last_seen = 1800000000.6 } } } };
+		local fresh = load_shim({ store = store });
+		fire_global(fresh, "server-started");
+		assert.equal(1, #fresh.sent);
+		local history = fresh.sent[1]:get_child("x", NS_MUC):get_child("history", NS_MUC);
+		-- From the start of the second two seconds before the last message heard.
+		assert.equal("2027-01-15T07:59:58Z", history.attr.since);
+	end);
+
 	it("forgets a deleted account and leaves its rooms", function ()
 		local store = {};
 		local fake = joined_shim(store);

@@ -22,8 +22,9 @@ use mlua::{Function, Lua, MultiValue, Table, UserData, UserDataMethods, Value};
 use super::config::config_from_lua;
 use super::log_sink as bridge_log;
 use super::stanza::{
-    attr_of, element_from_lua, element_from_lua_lossy, element_to_lua, extended_copy,
+    attr_of, element_from_lua, element_from_lua_lossy, element_to_lua, extended_copy, has_child,
 };
+use crate::core::heard::{Heard, HeardMessage};
 use crate::core::shared::Shared;
 use crate::core::{Action, Input, Minimix, Outcome, Phase, Verdict};
 
@@ -419,7 +420,19 @@ impl UserData for MinimixHandle {
                 entry.set("room", room.room.as_str())?;
                 entry.set("nick", room.nick)?;
                 entry.set("password", room.password)?;
-                entry.set("last_seen", room.last_seen.map(|ms| ms as f64 / 1000.0))?;
+                entry.set("last_seen", room.last_seen.map(seconds))?;
+                if !room.heard.is_empty() {
+                    let heard = lua.create_table()?;
+                    for m in room.heard.messages() {
+                        let item = lua.create_table()?;
+                        item.set("key", m.key.as_str())?;
+                        item.set("at", seconds(m.at))?;
+                        item.set("archive_id", m.archive_id.as_deref())?;
+                        heard.raw_push(item)?;
+                    }
+                    entry.set("heard", heard)?;
+                }
+                entry.set("heard_forgotten_at", room.heard.forgotten_at().map(seconds))?;
                 list.raw_push(entry)?;
             }
             Ok(list)
@@ -534,12 +547,26 @@ impl UserData for MinimixHandle {
         });
         methods.add_method(
             "should_archive",
-            |_, this, (account, from, kind): (String, String, Option<String>)| {
+            |_, this, (account, from, kind, stanza): (String, String, Option<String>, Option<Table>)| {
                 let (Ok(account), Ok(from)) = (account.parse::<BareJid>(), from.parse::<Jid>())
                 else {
                     return Ok(false);
                 };
-                Ok(this.core.should_archive(&account, &from, kind.as_deref()))
+                if !this.core.should_archive(&account, &from, kind.as_deref()) {
+                    return Ok(false);
+                }
+                // Only a delayed message can be the room's replay of one heard before: only
+                // such a message is converted for the whole decision.
+                let Some(stanza) = stanza.filter(has_delay) else {
+                    return Ok(true);
+                };
+                match element_from_lua(&stanza) {
+                    Ok(message) => Ok(this.core.should_archive_message(&account, &message)),
+                    Err(e) => {
+                        log::debug!("minimix: archiving a message it cannot read: {e}");
+                        Ok(true)
+                    }
+                }
             },
         );
         super::archive_push::add_methods(methods);
@@ -610,6 +637,7 @@ fn restore_account(
                 .ok()
                 .flatten()
                 .map(millis),
+            heard: stored_heard(&entry),
         };
         // Storage may have been edited or damaged: only what could be joined as stored.
         if let Err(e) = stored.check() {
@@ -623,6 +651,44 @@ fn restore_account(
     }
     core.restore_account(now, account, restored);
     Ok(())
+}
+
+/// The stored memory of the messages last heard in a room (`heard = { {key=, at=,
+/// archive_id=}, … }`, `heard_forgotten_at=`); a record from before it existed has none, and
+/// entries that do not read are left out.
+fn stored_heard(entry: &Table) -> Heard {
+    let forgotten_at = entry
+        .get::<Option<f64>>("heard_forgotten_at")
+        .ok()
+        .flatten()
+        .map(millis);
+    let mut messages = Vec::new();
+    if let Ok(Some(list)) = entry.get::<Option<Table>>("heard") {
+        for item in list.sequence_values::<Table>().flatten() {
+            let key = item.get::<String>("key").ok();
+            let at = item.get::<f64>("at").ok();
+            let (Some(key), Some(at)) = (key, at) else {
+                continue;
+            };
+            messages.push(HeardMessage {
+                key,
+                at: millis(at),
+                archive_id: item.get::<Option<String>>("archive_id").ok().flatten(),
+                heard_seq: 0,
+            });
+        }
+    }
+    Heard::from_stored(messages, forgotten_at)
+}
+
+/// Whether a Lua message carries a `<delay/>` (history).
+fn has_delay(stanza: &Table) -> bool {
+    has_child(stanza, "delay", crate::core::muc::NS_DELAY)
+}
+
+/// The core's milliseconds to Prosody's seconds.
+fn seconds(ms: u64) -> f64 {
+    ms as f64 / 1000.0
 }
 
 /// Converts a stanza the core must see; what cannot be converted strictly is pruned (with a

@@ -341,6 +341,25 @@ fn convert_attr(
 ///
 /// `Ok(None)` if the attribute is absent; an error if the table has no `attr` table or the
 /// value is not a UTF-8 string.
+/// Whether a Lua stanza has a direct child element `name` whose own `attr.xmlns` is `ns`
+/// (as Prosody's `get_child(name, ns)` finds it), without converting anything.
+pub fn has_child(table: &Table, name: &str, ns: &str) -> bool {
+    let len = table.raw_len();
+    (1..=len).any(|i| {
+        let Ok(Value::Table(child)) = table.raw_get::<Value>(i) else {
+            return false;
+        };
+        let named = matches!(child.raw_get::<Value>("name"), Ok(Value::String(n)) if n.as_bytes() == name.as_bytes());
+        let in_ns = match child.raw_get::<Value>("attr") {
+            Ok(Value::Table(attr)) => {
+                matches!(attr.raw_get::<Value>("xmlns"), Ok(Value::String(x)) if x.as_bytes() == ns.as_bytes())
+            }
+            _ => false,
+        };
+        named && in_ns
+    })
+}
+
 pub fn attr_of(table: &Table, name: &str) -> Result<Option<String>, StanzaError> {
     let attr = match table.raw_get::<Value>("attr")? {
         Value::Table(t) => t,

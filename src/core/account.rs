@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use jid::FullJid;
 use minidom::Element;
 
+use super::heard::Heard;
 use super::room::RoomCache;
 use super::time::Millis;
 use super::xml;
@@ -34,6 +35,9 @@ pub struct Member {
     pub payload: Element,
     /// Update counter, so the most recent of equally available sessions wins.
     pub seq: u64,
+    /// The core's input counter when the session joined: it had every message the account
+    /// heard after that (see `heard`).
+    pub joined_seq: u64,
 }
 
 /// How many outgoing message ids per room are remembered to route the room's errors back.
@@ -149,6 +153,12 @@ pub struct Join {
     pub needs_resync: bool,
     /// When the last groupchat from the room arrived, to ask only for missed history.
     pub last_seen: Option<Millis>,
+    /// The last messages heard, to recognise the room's replays of them on a rejoin.
+    pub heard: Heard,
+    /// When the account's join (a first join, or a rejoin asking for missed history after a
+    /// restart or a quiet rejoin) was sent, until the room's subject ends its answer: the
+    /// history goes before what arrived live meanwhile.
+    pub rejoined_at: Option<Millis>,
     /// When the next XEP-0410 self-ping of the room is due.
     pub next_ping: Option<Millis>,
     /// The id of the self-ping in flight.
@@ -179,6 +189,8 @@ impl Join {
             durable: false,
             needs_resync: false,
             last_seen: None,
+            heard: Heard::default(),
+            rejoined_at: None,
             next_ping: None,
             ping_id: None,
             resync: None,

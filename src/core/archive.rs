@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use jid::{BareJid, FullJid};
 use minidom::Element;
 
+use super::heard;
 use super::muc::{NS_CLIENT, NS_DELAY};
 use super::time::{self, Millis};
 use super::xml;
@@ -55,12 +56,23 @@ impl Minimix {
             .iter()
             .filter_map(|e| e.archive_id_for(&account))
             .collect();
+        // The archive may hold a room message twice (the room's history, archived again when
+        // the account joined anew after leaving): each is given once, and not when the buffer
+        // replays it (matched like the room's replays, see `heard`).
+        let mut seen: BTreeSet<String> = join
+            .cache
+            .history
+            .iter()
+            .filter_map(|e| e.stanza.element().ok())
+            .map(|el| heard::replay_key(&el, room))
+            .collect();
         let mut picked: Vec<ArchivedMessage> = newest_first
             .into_iter()
             .filter(|m| !buffered.contains(m.id.as_str()))
             .filter(|m| {
                 m.stanza.attr("type") == Some("groupchat") && m.stanza.has_child("body", NS_CLIENT)
             })
+            .filter(|m| seen.insert(heard::replay_key(&m.stanza, room)))
             .take(limit.min(self.config.history_max_messages))
             .collect();
         picked.reverse();

@@ -77,6 +77,7 @@ impl Minimix {
             in_room: false,
             payload: payload.clone(),
             seq: self.seq,
+            joined_seq: self.seq,
         };
         let config = &self.config;
         let rooms_in_use = self.accounts.get(&account).map_or(0, |a| a.rooms.len());

@@ -11,6 +11,7 @@ use minidom::Element;
 use super::account::{Answer, InFlight, Join, LeaveAnswer, Phase, PRESENCE_ID_PREFIX};
 use super::config::Config;
 use super::from_client::update_shown;
+use super::heard;
 use super::local::{self, JoinFailure};
 use super::muc::{self, StatusCode};
 use super::resync;
@@ -116,6 +117,7 @@ impl Minimix {
             self.config.history_max_messages,
             self.config.history_max_bytes,
         );
+        let seq = self.seq;
         let shared = &mut self.shared;
         let Some(join) = self
             .accounts
@@ -129,6 +131,9 @@ impl Minimix {
             Some("groupchat") => {
                 join.last_seen = Some(now);
                 if muc::is_subject_message(&stanza) {
+                    // The subject ends a join sequence, and with it a rejoin's history.
+                    join.rejoined_at = None;
+                    join.cache.replays_refill = false;
                     let old = match (&join.resync, &join.cache.subject) {
                         (Some(_), Some(old)) => old.element().ok(),
                         _ => None,
@@ -138,11 +143,44 @@ impl Minimix {
                         resync::subject(join, old.as_ref(), &stanza, &mut out);
                         return Outcome::handled(out);
                     }
-                } else if muc::is_history_worthy(&stanza) {
-                    // (A room replays the same history to every join of the account: the cache
-                    // keeps each delayed message once.)
-                    join.cache
-                        .push_history(shared, &stanza, &room, now, max_messages, max_bytes);
+                } else {
+                    // A rejoin asks for history from a little before the last message heard:
+                    // the room's replays of what was heard are recognised (see `heard`).
+                    let replay = heard::replayed(&join.heard, &stanza, &room).cloned();
+                    if muc::is_history_worthy(&stanza) {
+                        // (A room replays the same history to every join of the account: the
+                        // cache keeps each delayed message once.)
+                        match &replay {
+                            Some(heard) => join.cache.push_replay(
+                                shared,
+                                &stanza,
+                                &room,
+                                heard,
+                                join.rejoined_at,
+                                max_messages,
+                                max_bytes,
+                            ),
+                            None => join.cache.push_history(
+                                shared,
+                                &stanza,
+                                &room,
+                                now,
+                                join.rejoined_at,
+                                max_messages,
+                                max_bytes,
+                            ),
+                        }
+                    }
+                    if let Some(heard) = replay {
+                        resync::replayed(join, heard.heard_seq, &mut out);
+                        join.heard.delivered(&heard.key, seq);
+                        return Outcome::handled(out);
+                    }
+                    if heard::may_be_replayed(&stanza) {
+                        let key = heard::replay_key(&stanza, &room);
+                        let archive_id = super::archive::archive_id(&stanza, &account);
+                        join.heard.note(key, now, archive_id, seq);
+                    }
                 }
                 fork_to_members(join, &mut out);
             }
@@ -307,6 +345,8 @@ pub(super) fn rejoin(
     }
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
+    join.rejoined_at = Some(now);
+    join.cache.replays_refill = join.cache.history.is_empty();
     resync::start(join);
     let mut stanza = super::as_account(&stanza, account);
     let evicted = join.send_presence(&mut stanza);
@@ -466,6 +506,11 @@ fn on_self_presence(
         fx.confirmed = Some(nick.to_owned());
     }
     join.nick = nick.to_owned();
+    if let Phase::Joining { since } = join.phase {
+        // The history that follows goes before live messages that arrived since the join was
+        // sent (a room that already had the account went on talking).
+        join.rejoined_at.get_or_insert(since);
+    }
     join.phase = Phase::Joined;
     if confirming {
         // XEP-0410: a (re)join starts the self-ping interval afresh; an old deadline may be

@@ -29,6 +29,7 @@ mod bookmarks;
 pub mod config;
 mod from_client;
 mod from_room;
+pub mod heard;
 mod local;
 pub mod mam;
 
@@ -48,6 +49,8 @@ pub mod xml;
 
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod rejoin_history_tests;
 #[cfg(test)]
 mod testkit;
 #[cfg(test)]
@@ -212,6 +215,26 @@ impl Minimix {
             && self
                 .join(account, &from.to_bare())
                 .is_some_and(|j| !j.unwanted)
+    }
+
+    /// The whole decision for one message: [`Minimix::should_archive`], but not for the
+    /// room's replay of a message the account heard (and archived) before — a rejoin asks
+    /// for history from a little before the last message heard (see `heard`). mod_mam asks
+    /// before the core sees the message. Only a message with a `<delay/>` can be a replay:
+    /// for any other, `should_archive` alone decides (callers may skip converting it).
+    pub fn should_archive_message(&self, account: &BareJid, message: &Element) -> bool {
+        let Some(from) = message
+            .attr("from")
+            .and_then(|f| f.parse::<jid::Jid>().ok())
+        else {
+            return false;
+        };
+        if !self.should_archive(account, &from, message.attr("type")) {
+            return false;
+        }
+        let room = from.to_bare();
+        self.join(account, &room)
+            .is_none_or(|j| heard::replayed(&j.heard, message, &room).is_none())
     }
 
     /// The host's shared cached stanzas (for statistics and memory figures).

@@ -8,6 +8,7 @@ use jid::BareJid;
 use minidom::Element;
 
 use super::account::{Join, Phase};
+use super::heard::Heard;
 use super::local;
 use super::muc::{NS_CLIENT, NS_MUC};
 use super::presence;
@@ -22,6 +23,9 @@ pub struct PersistedRoom {
     pub nick: String,
     pub password: Option<String>,
     pub last_seen: Option<Millis>,
+    /// The last messages heard there, to recognise the room's replays of them (an older
+    /// record has none: its rejoin may repeat what arrived in the last seconds, once).
+    pub heard: Heard,
 }
 
 /// The longest stored password kept (a room password is short; anything longer is damage).
@@ -80,6 +84,7 @@ impl Minimix {
                 nick: j.nick.clone(),
                 password: j.password.clone(),
                 last_seen: j.last_seen,
+                heard: j.heard.clone(),
             })
             .collect()
     }
@@ -100,7 +105,10 @@ impl Minimix {
         // Each restored join is a new incarnation (unique presence ids).
         self.seq += 1;
         let seq = self.seq;
-        let acct = self.accounts.entry(account).or_default();
+        if rooms.is_empty() {
+            return;
+        }
+        let acct = self.accounts.entry(account.clone()).or_default();
         for stored in rooms {
             if let Err(e) = stored.check() {
                 log::warn!("minimix: not restoring {}: {e}", stored.room);
@@ -112,10 +120,15 @@ impl Minimix {
             let mut join = Join::new(stored.nick, now, seq);
             join.password = stored.password;
             join.last_seen = stored.last_seen;
+            join.heard = stored.heard;
             join.durable = true;
             join.needs_resync = true;
             join.idle_since = Some(now);
             acct.rooms.insert(stored.room, join);
+        }
+        // Nothing restorable: no empty account is left behind.
+        if self.accounts.get(&account).is_some_and(|a| a.is_empty()) {
+            self.accounts.remove(&account);
         }
     }
 
@@ -133,6 +146,8 @@ impl Minimix {
             for (room, join) in acct.rooms.iter_mut().filter(|(_, j)| j.needs_resync) {
                 join.needs_resync = false;
                 join.phase = Phase::Joining { since: now };
+                join.rejoined_at = Some(now);
+                join.cache.replays_refill = join.cache.history.is_empty();
                 let Some(to) = occupant_jid(room, &join.nick) else {
                     continue;
                 };
@@ -176,14 +191,18 @@ impl Minimix {
 }
 
 /// `<x xmlns=muc>` with the stored password and `<history since=…/>` (or no history at all
-/// when the account never heard from the room).
+/// when the account never heard from the room). `since` reaches back a little before the
+/// last message heard (see `heard`): the room's replays of what was heard are recognised.
 pub(super) fn resync_payload(join: &Join) -> Element {
     let mut x = Element::bare("x", NS_MUC);
     let history = match join.last_seen {
         Some(seen) => xml::element(
             "history",
             NS_MUC,
-            &[("since", &time::format_datetime(seen + 1000))],
+            &[(
+                "since",
+                &time::format_datetime(join.heard.history_since(seen)),
+            )],
         ),
         None => xml::element("history", NS_MUC, &[("maxstanzas", "0")]),
     };

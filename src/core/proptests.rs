@@ -252,6 +252,14 @@ enum Op {
         r: usize,
         a: usize,
     },
+    /// The accounts' server restarts: every session goes, the core's state is persisted
+    /// and restored, and each account rejoins its rooms asking for the history it missed.
+    /// The local room (room 0) restarts with it, keeping its occupants and history; the
+    /// remote room goes on: `missed` messages are said there while the server is down (the
+    /// room drops the accounts, whose server bounced them).
+    Restart {
+        missed: usize,
+    },
     /// The remote room processes up to `n` queued stanzas.
     Flush {
         n: usize,
@@ -293,6 +301,7 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(a, r, autojoin, nick)| Op::Bookmark { a, r, autojoin, nick }),
         1 => (a.clone(), r.clone()).prop_map(|(a, r)| Op::Retract { a, r }),
         1 => (r.clone(), a.clone()).prop_map(|(r, a)| Op::Forget { r, a }),
+        1 => (0..3usize).prop_map(|missed| Op::Restart { missed }),
         4 => (1..4usize).prop_map(|n| Op::Flush { n }),
         1 => Just(Op::Lose),
         2 => prop_oneof![Just(1_000u64), Just(6_000), Just(30_000), Just(61_000), Just(125_000)]
@@ -601,8 +610,17 @@ impl Room {
 
     fn say(&mut self, nick: &str, body: &str, id: Option<&str>, order: u64, now: Millis) -> Out {
         let id = id.map(|i| format!(" id='{i}'")).unwrap_or_default();
+        // The remote room has muc_mam: its XEP-0359 id on the message and its history copy.
+        let sid = if self.sync {
+            String::new()
+        } else {
+            format!(
+                "<stanza-id xmlns='{NS_SID}' by='{}' id='R{order}'/>",
+                self.jid
+            )
+        };
         let msg = el(&format!(
-            "<message type='groupchat' from='{}'{id}><body>{body}</body><order xmlns='{NS_ORDER}' n='{order}'/></message>",
+            "<message type='groupchat' from='{}'{id}><body>{body}</body><order xmlns='{NS_ORDER}' n='{order}'/>{sid}</message>",
             self.from(nick)
         ));
         let mut kept = msg.clone();
@@ -750,6 +768,8 @@ struct RoomView {
     /// The occupant JID (nick) its latest join went to.
     joining_nick: Option<String>,
     last_live: u64,
+    /// The room messages (order numbers) it got since its latest join, live or as history.
+    got: BTreeSet<u64>,
     /// A presence error arrived while joined (and was not about its nick change).
     error_while_joined: bool,
     /// Leaves it sent (or the account's own leave took it out) with no answer yet.
@@ -812,6 +832,11 @@ struct Checks {
     /// When the account's quiet rejoin (after a self-ping found it gone) fails, its joined
     /// sessions are told they are out (not just handed a presence error while "joined").
     failed_rejoin_tells_sessions: bool,
+    /// A session gets each room message at most once per join (live, replayed by the
+    /// account's rejoin, or from the history of its own join), and the account's archive
+    /// holds each at most once while the account stays in the room (across restarts and
+    /// quiet rejoins).
+    no_repeated_groupchat: bool,
 }
 
 impl Checks {
@@ -829,6 +854,7 @@ impl Checks {
         no_unsolicited_leave: true,
         leaving_not_revived: true,
         failed_rejoin_tells_sessions: true,
+        no_repeated_groupchat: true,
     };
     /// What the properties run with: everything (no known core bug is parked).
     const PASSING: Self = Self::ALL;
@@ -856,6 +882,7 @@ impl Checks {
                 "no_unsolicited_leave" => c.no_unsolicited_leave = true,
                 "leaving_not_revived" => c.leaving_not_revived = true,
                 "failed_rejoin_tells_sessions" => c.failed_rejoin_tells_sessions = true,
+                "no_repeated_groupchat" => c.no_repeated_groupchat = true,
                 other => panic!("MINIMIX_PROPTEST_CHECKS: unknown check {other}"),
             }
         }
@@ -874,8 +901,11 @@ struct Sim {
     ids: u64,
     /// Rooms each account has a bookmark of (PEP), so only those can be retracted.
     bookmarks: BTreeSet<(usize, usize)>,
-    /// The accounts' archives (mod_mam): live groupchat from tracked rooms, oldest first.
+    /// The accounts' archives (mod_mam): groupchat the core said to archive, oldest first.
     archive: BTreeMap<(usize, usize), Vec<ArchivedMessage>>,
+    /// The room messages (order numbers) archived for each account and room since the
+    /// account's current membership of the room began.
+    archived_orders: BTreeMap<(usize, usize), BTreeSet<u64>>,
     /// Everything delivered to sessions since the current top-level event began.
     delivered: Vec<(FullJid, Element)>,
     /// How often each interesting path was taken (see `coverage_of_the_generated_traffic`).
@@ -905,6 +935,7 @@ impl Sim {
             bookmarks: BTreeSet::new(),
             stats: BTreeMap::new(),
             archive: BTreeMap::new(),
+            archived_orders: BTreeMap::new(),
             delivered: Vec::new(),
         }
     }
@@ -997,13 +1028,28 @@ impl Sim {
     fn room_send(&mut self, r: usize, a: usize, mut stanza: Element) -> Vec<(FullJid, Element)> {
         let account = account_jid(a);
         xml::set_attr(&mut stanza, "to", account.as_str());
-        let from = stanza.attr("from").and_then(|f| f.parse::<Jid>().ok());
-        let archived = from.is_some_and(|f| {
-            self.mm.should_archive(&account, &f, stanza.attr("type"))
-                && stanza.has_child("body", NS_CLIENT)
-                && !stanza.has_child("delay", NS_DELAY)
-        });
+        if stanza.has_child("delay", NS_DELAY)
+            && order_of(&stanza).is_some_and(|n| {
+                self.archived_orders
+                    .get(&(a, r))
+                    .is_some_and(|o| o.contains(&n))
+            })
+        {
+            self.count("room replayed a message the account heard");
+        }
+        // mod_mam asks the module (before the module's own hook sees the message), for live
+        // messages and the room's history alike.
+        let archived = self.mm.should_archive_message(&account, &stanza)
+            && stanza.has_child("body", NS_CLIENT);
         if archived {
+            if let Some(n) = order_of(&stanza) {
+                let new = self.archived_orders.entry((a, r)).or_default().insert(n);
+                assert!(
+                    new || !self.checks.no_repeated_groupchat,
+                    "{account} archived room message #{n} of {} twice",
+                    ROOMS[r]
+                );
+            }
             // mod_mam (before the module's hook) stores it and stamps the archive's id.
             self.ids += 1;
             let id = format!("arch-{}", self.ids);
@@ -1249,6 +1295,7 @@ impl Sim {
             "{to} got another account's traffic: {}",
             String::from(stanza)
         );
+        let no_repeats = self.checks.no_repeated_groupchat;
         let client = self.clients.get_mut(&(a, s)).unwrap();
         let id = stanza.attr("id").unwrap_or_default();
         assert!(
@@ -1358,6 +1405,14 @@ impl Sim {
                 }
             }
             "message" if ty == Some("groupchat") => {
+                if let Some(n) = order_of(stanza) {
+                    assert!(
+                        view.got.insert(n) || !no_repeats,
+                        "{to} got room message #{n} of {} twice: {}",
+                        ROOMS[r],
+                        String::from(stanza)
+                    );
+                }
                 if let Some(n) = order_of(stanza).filter(|_| !stanza.has_child("delay", NS_DELAY)) {
                     assert!(
                         n > view.last_live,
@@ -1418,6 +1473,52 @@ impl Sim {
         v.show_seq = seq;
     }
 
+    /// The accounts' server restarts (see `Op::Restart`).
+    fn restart(&mut self, missed: usize) {
+        // Shutting down takes a moment: the remote room answers what it was sent before.
+        let queued = self.rooms[1].queue.len();
+        self.run(&Op::Flush { n: queued });
+        // At shutdown the module saves every account; the sessions go without unbinding.
+        let stored: Vec<_> = (0..ACCOUNTS.len())
+            .map(|a| self.mm.persisted(&account_jid(a)))
+            .collect();
+        for client in self.clients.values_mut() {
+            let mut earlier = std::mem::take(&mut client.asked_before_close);
+            earlier.extend(std::mem::take(&mut client.asked));
+            *client = Client {
+                asked_before_close: earlier,
+                ..Client::default()
+            };
+        }
+        // The remote room bounced the accounts' traffic and dropped them; it goes on.
+        if missed > 0 {
+            self.count("messages said while the server was down");
+            let room = &mut self.rooms[1];
+            for a in room.account_occupants() {
+                if let Some(nick) = room.nick_of(a) {
+                    room.occupants.remove(&nick);
+                    room.shows.remove(&a);
+                    room.kept_ids.remove(&nick);
+                }
+            }
+            for _ in 0..missed {
+                self.order += 1;
+                let out = self.rooms[1].say(OTHERS[0], "missed", None, self.order, self.now);
+                assert!(out.is_empty(), "no account is in the room");
+            }
+        }
+        self.now += 1_000;
+        self.mm = Minimix::new(self.config.clone()).expect("valid config");
+        for (a, rooms) in stored.into_iter().enumerate() {
+            if !rooms.is_empty() {
+                self.count("account restored after a restart");
+            }
+            self.mm.restore_account(self.now, account_jid(a), rooms);
+        }
+        let outcome = self.mm.resume(self.now);
+        self.apply(&outcome, None, None);
+    }
+
     fn run(&mut self, op: &Op) {
         if std::env::var_os("MINIMIX_PROPTEST_TRACE").is_some() {
             eprintln!("OP {op:?}");
@@ -1448,6 +1549,7 @@ impl Sim {
                 self.clients.get_mut(&(a, s)).unwrap().alive = true;
                 let v = self.view(a, s, r);
                 v.state = View::Joining;
+                v.got.clear();
                 v.pending_nick = None;
                 // Until the room answers, the nick it is joining as is the one it knows.
                 v.nick = None;
@@ -1817,6 +1919,7 @@ impl Sim {
                     self.rooms[r].kept_ids.remove(&nick);
                 }
             }
+            Op::Restart { missed } => self.restart(missed),
             Op::Flush { n } => {
                 for _ in 0..n {
                     let Some((a, stanza)) = self.rooms[1].queue.pop_front() else {
@@ -1853,6 +1956,10 @@ impl Sim {
     // --- the state ---
 
     fn check_state(&mut self) {
+        // A membership that ended: a later one may archive the room's history again.
+        let mm = &self.mm;
+        self.archived_orders
+            .retain(|(a, r), _| mm.join(&account_jid(*a), &room_jid(*r)).is_some());
         let c = &self.config;
         let poll = self.mm.poll_timeout();
         let due_by = |deadline: Millis, what: &str| {
@@ -2069,6 +2176,9 @@ const COVERED: &[&str] = &[
     "timeout error delivered",
     "self-ping routed by the core",
     "rejoin after a failed self-ping",
+    "account restored after a restart",
+    "messages said while the server was down",
+    "room replayed a message the account heard",
     "groupchat bounced (untracked)",
     "bookmark published by the core",
     "older history fetched from the archive",
@@ -2337,6 +2447,60 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("restart_history_older_than_live_messages_kept_in_order", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: Some(0), show: 0 },
+            Op::Restart { missed: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("replay_forwarded_twice_to_a_session_joining_after_a_restart", Config { history_length: 1, history_max_messages: 1, history_from_archive: false, history_max_bytes: 400, max_rooms: 1, max_occupants: 1, max_joins_per_minute: 2, max_pending_iqs: 1, max_bookmarks: 1, ..Config::default() }, vec![
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Restart { missed: 1 },
+            Op::Restart { missed: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: false, nick: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("restart_twice_keeps_replayed_history_in_order", Config::default(), vec![
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: Some(1), show: 0 },
+            Op::Restart { missed: 0 },
+            Op::Restart { missed: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+        ]),
+        ("archived_history_repeats_a_buffered_message", Config {
+            history_length: 1,
+            history_max_messages: 2,
+            history_max_bytes: 400,
+            max_rooms: 2,
+            max_occupants: 1,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Bookmark { a: 1, r: 0, autojoin: false, nick: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Destroy { r: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(2), show: 0 },
+        ]),
+        ("history_after_a_lost_leave_answer_stays_in_order", Config::default(), vec![
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Join { a: 1, s: 1, r: 1, nick: 2, history: None, show: 0 },
+            Op::Flush { n: 1 },
+            Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 2, history: None, show: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Lose,
+            Op::Flush { n: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2358,6 +2522,31 @@ fn every_fixed_bug_has_its_regression_test() {
             "no fixed_bug_{name} test"
         );
     }
+}
+
+/// Two restarts in a row: the replays that refill the history keep the room's order.
+#[test]
+fn fixed_bug_restart_twice_keeps_replayed_history_in_order() {
+    run_fixed("restart_twice_keeps_replayed_history_in_order");
+}
+
+/// A late joiner asking for more history than the buffer holds gets each message once.
+/// After a restart, the rejoin's history (reaching back a little before the last message
+/// heard) arrives after live messages: a late session still gets the history in order.
+#[test]
+fn fixed_bug_restart_history_older_than_live_messages_kept_in_order() {
+    run_fixed("restart_history_older_than_live_messages_kept_in_order");
+}
+
+/// A session joining while the room answers both a restart's rejoin and its own join gets
+/// the room's replay of a message once.
+#[test]
+fn fixed_bug_replay_forwarded_twice_to_a_session_joining_after_a_restart() {
+    run_fixed("replay_forwarded_twice_to_a_session_joining_after_a_restart");
+}
+#[test]
+fn fixed_bug_archived_history_repeats_a_buffered_message() {
+    run_fixed("archived_history_repeats_a_buffered_message");
 }
 
 /// The core's state after an answered room iq: no empty `Account` (handle_room_iq).
@@ -2479,4 +2668,11 @@ fn fixed_bug_refused_nick_change_sent_before_a_leave_reaches_nobody() {
 #[test]
 fn fixed_bug_history_replayed_after_live_traffic_stays_in_order() {
     run_fixed("history_replayed_after_live_traffic_stays_in_order");
+}
+
+/// Found with the history kept once: a join answered after live traffic, in the same second as
+/// the room's history stamps, kept the live message before older history.
+#[test]
+fn fixed_bug_history_after_a_lost_leave_answer_stays_in_order() {
+    run_fixed("history_after_a_lost_leave_answer_stays_in_order");
 }

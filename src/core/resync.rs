@@ -135,6 +135,20 @@ pub fn subject(join: &mut Join, old: Option<&Element>, new: &Element, out: &mut 
     join.resync = None;
 }
 
+/// The room replayed a message the account heard before (see `heard`; a rejoin asks for a
+/// little more than it missed, and a room answers every join of the account with history):
+/// only sessions that joined after the account heard it, and not before a quiet rejoin
+/// began, get it; the others had it.
+pub fn replayed(join: &Join, heard_seq: u64, out: &mut Vec<Action>) {
+    let before_rejoin = |s: &FullJid| join.resync.as_ref().is_some_and(|r| r.sessions.contains(s));
+    out.extend(
+        join.members
+            .iter()
+            .filter(|(s, m)| m.joined_seq > heard_seq && !before_rejoin(s))
+            .map(|(to, _)| Action::Forward { to: to.clone() }),
+    );
+}
+
 /// Forwards the input stanza to the joined sessions; when `unchanged`, not to those that
 /// were joined before the rejoin (they have it already).
 fn forward(join: &Join, unchanged: bool, out: &mut Vec<Action>) {

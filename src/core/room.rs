@@ -12,6 +12,7 @@ use jid::{BareJid, FullJid};
 use minidom::{Element, Node};
 
 use super::archive::NS_SID;
+use super::heard::HeardMessage;
 use super::muc::NS_DELAY;
 use super::shared::{Interner, Shared};
 use super::time::{self, Millis};
@@ -85,6 +86,11 @@ pub struct RoomCache {
     /// Discussion history, oldest first.
     pub history: VecDeque<HistoryEntry>,
     history_bytes: usize,
+    /// The room's replays of messages the account heard may refill the history: only while
+    /// the answer to a rejoin sent with an empty history arrives (after a restart). Otherwise
+    /// a replayed message the history does not hold is older than all it holds, and is not
+    /// kept (it would come back out of order).
+    pub replays_refill: bool,
 }
 
 /// Only `to` differs between the accounts receiving one presence or subject.
@@ -130,13 +136,17 @@ impl RoomCache {
     }
 
     /// Appends a message to the history window, evicting the oldest beyond the limits. Its
-    /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`.
+    /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`. While a
+    /// rejoin sent at `rejoined_at` is answered, the room's history goes before the live
+    /// messages that arrived since.
+    #[allow(clippy::too_many_arguments)]
     pub fn push_history(
         &mut self,
         shared: &mut Interner,
         stanza: &Element,
         room: &BareJid,
         now: Millis,
+        rejoined_at: Option<Millis>,
         max_messages: usize,
         max_bytes: usize,
     ) {
@@ -168,33 +178,85 @@ impl RoomCache {
             now
         };
         let bytes = replayed_len(&entry, to, archive_id, room);
-        if bytes > max_bytes {
-            return;
-        }
-        self.history_bytes += bytes;
-        // Live messages go last. A delayed one (a room's history replay) goes before the kept
-        // messages the room sent after it: a replay can arrive after live traffic when the room
-        // already had the account (a join answered late), and a replay is oldest first.
-        let at = if entry.has_delay() {
-            self.history.len()
-                - self
-                    .history
-                    .iter()
-                    .rev()
-                    .take_while(|h| h.received > received)
-                    .count()
+        let has_delay = entry.has_delay();
+        let entry = HistoryEntry {
+            stanza: entry,
+            archive_id: archive_id.map(Into::into),
+            received,
+            bytes,
+        };
+        // A rejoin's history of what the account missed is older than what arrived live
+        // since the rejoin was sent (a room that still had the account went on talking).
+        let at = if has_delay {
+            self.before_live_since(rejoined_at)
         } else {
             self.history.len()
         };
-        self.history.insert(
+        self.insert(at, entry, max_messages, max_bytes);
+    }
+
+    /// Where a rejoin's history goes: before the first message that arrived live since the
+    /// rejoin was sent at `rejoined_at` (else at the end).
+    fn before_live_since(&self, rejoined_at: Option<Millis>) -> usize {
+        rejoined_at
+            .and_then(|sent| {
+                self.history
+                    .iter()
+                    .position(|h| !h.stanza.has_delay() && h.received >= sent)
+            })
+            .unwrap_or(self.history.len())
+    }
+
+    /// Keeps the room's replay of a message the account heard before (see `heard`), once:
+    /// only while replays refill the history (see `replays_refill`: after a restart, in the
+    /// room's order) and not when the history holds it already. It keeps the archive id and
+    /// arrival time it had, as if it had never left.
+    #[allow(clippy::too_many_arguments)]
+    pub fn push_replay(
+        &mut self,
+        shared: &mut Interner,
+        stanza: &Element,
+        room: &BareJid,
+        heard: &HeardMessage,
+        rejoined_at: Option<Millis>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) {
+        if max_messages == 0 {
+            return;
+        }
+        let entry = shared.intern(stanza, WITHOUT_TO);
+        let same_archive_id = heard.archive_id.as_deref().is_some_and(|id| {
+            self.history
+                .iter()
+                .any(|h| h.archive_id.as_deref() == Some(id))
+        });
+        if !self.replays_refill || same_archive_id || self.is_kept(stanza, &entry, false) {
+            return;
+        }
+        let archive_id = heard.archive_id.as_deref();
+        let bytes = replayed_len(&entry, stanza.attr("to"), archive_id, room);
+        let at = self.before_live_since(rejoined_at);
+        self.insert(
             at,
             HistoryEntry {
                 stanza: entry,
                 archive_id: archive_id.map(Into::into),
-                received,
+                received: heard.at,
                 bytes,
             },
+            max_messages,
+            max_bytes,
         );
+    }
+
+    /// Puts an entry at position `at`, evicting the oldest beyond the limits.
+    fn insert(&mut self, at: usize, entry: HistoryEntry, max_messages: usize, max_bytes: usize) {
+        if entry.bytes > max_bytes {
+            return;
+        }
+        self.history_bytes += entry.bytes;
+        self.history.insert(at, entry);
         while self.history.len() > max_messages || self.history_bytes > max_bytes {
             match self.history.pop_front() {
                 Some(old) => self.history_bytes -= old.bytes,
@@ -291,7 +353,15 @@ mod tests {
         let mut cache = RoomCache::default();
         let msg = el("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h' id='x&amp;1'>\
              <body>hi &lt;there&gt;</body><stanza-id xmlns='urn:xmpp:sid:0' by='a@h' id='arch-1'/></message>");
-        cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, 10, 10_000);
+        cache.push_history(
+            &mut shared,
+            &msg,
+            &room,
+            1_700_000_000_000,
+            None,
+            10,
+            10_000,
+        );
         let entry = &cache.history[0];
         assert_eq!(entry.archive_id.as_deref(), Some("arch-1"));
         let to: FullJid = "a@h"
@@ -318,7 +388,15 @@ mod tests {
         for (cache, account) in [(&mut a, "a@h"), (&mut b, "b@h")] {
             let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='{account}'>\
                  <body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='{account}' id='{account}-1'/></message>"));
-            cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, 10, 10_000);
+            cache.push_history(
+                &mut shared,
+                &msg,
+                &room,
+                1_700_000_000_000,
+                None,
+                10,
+                10_000,
+            );
         }
         assert_eq!(shared.len(), 1);
         assert_eq!(a.history[0].stanza.id(), b.history[0].stanza.id());
@@ -332,7 +410,7 @@ mod tests {
         let mut cache = RoomCache::default();
         for i in 0..10 {
             let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'><body>{i}</body></message>"));
-            cache.push_history(&mut shared, &msg, &room, 1, 3, 10_000);
+            cache.push_history(&mut shared, &msg, &room, 1, None, 3, 10_000);
         }
         assert_eq!(cache.history.len(), 3);
         assert_eq!(

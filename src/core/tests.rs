@@ -1541,6 +1541,7 @@ fn stored_rooms_with_a_bad_nick_or_password_are_not_restored() {
         nick: nick.to_owned(),
         password: password.map(str::to_owned),
         last_seen: None,
+        heard: Default::default(),
     };
     let rooms = vec![
         stored("good@muc.localhost", "Alice", Some("secret")),

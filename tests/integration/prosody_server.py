@@ -466,6 +466,20 @@ class ProsodyServer:
         self._forget()
         return rc
 
+    def begin_stop(self, timeout: float = 5) -> None:
+        """SIGTERM, returning once the server has begun its graceful shutdown (it logged the
+        signal: the "server-stopping" handlers, which save state and close every s2s and c2s
+        stream, run right after it, in the same turn). :meth:`stop` waits for the exit."""
+        if not self.is_running:
+            raise ProsodyError("not running")
+        mark = self.log_mark()
+        self.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while "Received SIGTERM" not in self.log_since(mark):
+            if time.monotonic() > deadline:
+                raise ProsodyError(f"no shutdown after SIGTERM:\n{self.log_tail(20, mark)}")
+            time.sleep(0.01)
+
     def pause(self) -> None:
         """SIGSTOP: the server stops answering (a stalled or very slow peer) while its
         sockets stay open; :meth:`resume` lets it carry on where it was."""

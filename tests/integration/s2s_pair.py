@@ -36,18 +36,30 @@ class S2SPair:
     """``local`` (module) and ``remote`` (the room's server), linked by s2s.
 
     ``local_extra`` goes into the local server's global section (``minimix_*``
-    options); ``remote_muc_extra`` into the remote MUC component."""
+    options); ``remote_muc_extra`` into the remote MUC component. ``local_mam`` gives the
+    accounts their own archives (mod_mam); ``remote_mam`` gives the remote rooms theirs
+    (muc_mam: history kept on disk, and the room's XEP-0359 ``<stanza-id/>`` on messages)."""
 
-    def __init__(self, module_dir: str, *, local_extra: str = "", remote_muc_extra: str = ""):
+    def __init__(
+        self,
+        module_dir: str,
+        *,
+        local_extra: str = "",
+        remote_muc_extra: str = "",
+        local_mam: bool = False,
+        remote_mam: bool = False,
+    ):
         self.local = ProsodyServer(
             with_module=True,
             module_dir=module_dir,
+            mam=local_mam,
             s2s=True,
             global_extra=local_extra,
             virtual_hosts=ALL_VIRTUAL_HOSTS + (PLAIN_HOST,),
         )
         self.remote = ProsodyServer(
             with_module=False,
+            mam=remote_mam,
             s2s=True,
             virtual_hosts=(REMOTE_HOST,),
             hosts_with_module=(),

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import PASSWORD, USERS, jid_of
 from prosody_server import ProsodyServer
-from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, status_codes, summarize
+from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, q, status_codes, summarize
 
 ALICE = jid_of("alice")
 QUIET = 0.7
@@ -74,6 +74,62 @@ def test_account_stays_in_its_room_across_a_restart_and_the_first_message_does_n
     assert srv.log_errors() == []
     carol.close()
     laptop.close()
+
+
+NS_MAM = "urn:xmpp:mam:2"
+NS_FORWARD = "urn:xmpp:forward:0"
+
+
+def archived_groupchat(c: Client, room: str) -> list[str]:
+    """The bodies of the groupchat from ``room`` in the client's own archive, in order."""
+    form = (
+        f"<x xmlns='jabber:x:data' type='submit'>"
+        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
+        f"<field var='with'><value>{room}</value></field>"
+        f"<field var='include-groupchat'><value>true</value></field></x>"
+    )
+    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set")
+    assert result.get("type") == "result", summarize([result])
+    found = c.drain(pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
+    inner = [m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message")) for m in found]
+    return [body(m) for m in inner if m is not None and m.get("type") == "groupchat" and body(m) is not None]
+
+
+def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_archive(module_dir, room):
+    """After a restart the account rejoins the local room asking for history from a little
+    before the last message it heard (the room stamps whole seconds); the room's replays of
+    what it heard are recognised (muc_mam gives them the room's stanza-id): a later
+    session's history and the account's archive have each message once."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True)
+    for user, host in USERS.items():
+        srv.register(user, host, PASSWORD)
+    srv.start()
+    try:
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        phone = client(srv, "alice", "phone")
+        phone.join(room, "Alice")
+        for text in ("older", "before-1", "before-2"):
+            carol.send(groupchat(room, text))
+            phone.expect(lambda e, t=text: is_groupchat(e) and body(e) == t, what=text)
+
+        srv.restart()
+
+        assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        carol.send(groupchat(room, "after"))
+        carol.expect(lambda e: is_groupchat(e) and body(e) == "after", what="own reflection")
+        laptop = client(srv, "alice", "laptop")
+        seq = laptop.join(room, "Alice")
+        expected = ["older", "before-1", "before-2", "after"]
+        assert [body(m) for m in seq.history] == expected, seq
+        assert archived_groupchat(laptop, room) == expected
+        assert srv.log_errors() == []
+        carol.close()
+        laptop.close()
+    finally:
+        srv.cleanup()
 
 
 def test_module_reload_keeps_rooms_and_sessions_with_no_visible_change(fresh_server, room):

@@ -150,6 +150,45 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+NS_MAM = "urn:xmpp:mam:2"
+NS_FORWARD = "urn:xmpp:forward:0"
+
+
+def archived_groupchat(c: Client, room: str) -> list[str]:
+    """The bodies of the groupchat messages from ``room`` in the client's own archive, in
+    order: a MAM query to the account with ``include-groupchat`` (the room's subject, also
+    archived, has no body)."""
+    form = (
+        f"<x xmlns='jabber:x:data' type='submit'>"
+        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
+        f"<field var='with'><value>{room}</value></field>"
+        f"<field var='include-groupchat'><value>true</value></field></x>"
+    )
+    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set", timeout=10)
+    assert result.get("type") == "result", to_xml(result)
+    found = c.drain(pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
+    bodies = []
+    for m in found:
+        inner = m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message"))
+        if inner is not None and inner.get("type") == "groupchat" and body(inner) is not None:
+            bodies.append(body(inner))
+    return bodies
+
+
+def at_the_start_of_a_second() -> None:
+    """Waits until just after the wall clock's next whole second (both servers share it):
+    what follows within the next few hundred milliseconds is stamped with one second."""
+    time.sleep(1.02 - time.time() % 1)
+
+
+def stamp_second(el) -> str:
+    """The whole second of a history message's XEP-0203 stamp (0.12 stamps whole seconds,
+    13's archive adds a fraction)."""
+    d = delay(el)
+    assert d is not None, to_xml(el)
+    return d.get("stamp")[:19]
+
+
 # ---------------------------------------------------------------------- joining
 
 
@@ -470,6 +509,9 @@ def test_quiet_local_restart_keeps_the_account_in_the_remote_room_with_at_most_o
     pair, room = fresh_s2s_pair, remote_room
     frank = remote_owned_room(pair, room, subject="Kept")
     (phone,) = joined(pair, room, "phone")
+    frank.send(groupchat(room, "older"))
+    phone.expect(lambda e: is_groupchat(e, room, "older"), 10)
+    time.sleep(3)
     for text in ("before-1", "before-2"):
         frank.send(groupchat(room, text))
         phone.expect(lambda e, t=text: is_groupchat(e, room, t), 10)
@@ -487,9 +529,10 @@ def test_quiet_local_restart_keeps_the_account_in_the_remote_room_with_at_most_o
     laptop = pair.client("alice", "laptop")
     join = laptop.join(room, "Alice", timeout=10)
 
-    # Only what was missed was asked for: nothing (a full-history rejoin would bring
-    # before-1 and before-2 back; they stay in the room's history).
-    assert join.history == [], join
+    # The rejoin asked for history from a little before the last message heard (the room
+    # stamps whole seconds): before-1 and before-2 came back once, as this session's
+    # history; "older" (long before) was not asked for, as a full-history rejoin would.
+    assert [body(h) for h in join.history] == ["before-1", "before-2"], join
     assert join.occupant_nicks() == ["Frank"], join
     assert subject_text(join.subject) == "Kept", join
     back = presences_from(traffic(room, frank)[0], f"{room}/Alice")
@@ -500,7 +543,7 @@ def test_quiet_local_restart_keeps_the_account_in_the_remote_room_with_at_most_o
     assert_account_is_the_occupant(pair, room)
 
 
-def test_local_restart_after_traffic_in_the_outage_rejoins_asking_only_for_the_missed_history(
+def test_local_restart_after_traffic_in_the_outage_rejoins_asking_for_the_history_it_missed(
     fresh_s2s_pair, remote_room
 ):
     pair, room = fresh_s2s_pair, remote_room
@@ -512,9 +555,6 @@ def test_local_restart_after_traffic_in_the_outage_rejoins_asking_only_for_the_m
     traffic(room, frank)
 
     pair.local.stop()
-    # The account asks for history since the second after the last message it heard
-    # (XEP-0082 stamps have whole seconds): let the missed messages come after that.
-    time.sleep(1.2)
     for text in ("missed-1", "missed-2"):
         frank.send(groupchat(room, text))
         frank.expect(lambda e, t=text: is_groupchat(e, room, t), 10)
@@ -530,10 +570,113 @@ def test_local_restart_after_traffic_in_the_outage_rejoins_asking_only_for_the_m
     assert len(back) == 1 and back[0].get("type") is None, summarize(back)
     laptop = pair.client("alice", "laptop")
     join = laptop.join(room, "Alice", timeout=10)
-    assert [body(h) for h in join.history] == ["missed-1", "missed-2"], join
+    # What the account heard last came back once with what it missed (the rejoin asks from
+    # a little before the last message heard); nothing twice.
+    assert [body(h) for h in join.history] == ["before-1", "before-2", "missed-1", "missed-2"], join
     assert join.occupant_nicks() == ["Frank"], join
     assert subject_text(join.subject) == "Kept", join
     assert_account_is_the_occupant(pair, room)
+
+
+@pytest.mark.parametrize("room_ids", [True, False], ids=["room-stanza-ids", "no-room-ids"])
+def test_a_local_restart_loses_nothing_sent_in_the_last_heard_second_and_repeats_nothing(
+    module_dir, remote_room, room_ids
+):
+    """The room stamps history with whole seconds. Messages sent in the same second right
+    before the last one the account heard, and right after it while the server is down,
+    are each in a later session's history and in the account's archive exactly once. With
+    ``room_ids`` the room adds its XEP-0359 stanza-id (muc_mam); without, the replays are
+    recognised by their content."""
+    pair = start_s2s_pair(module_dir, local_mam=True, remote_mam=room_ids)
+    try:
+        room = remote_room
+        frank = remote_owned_room(pair, room, subject="Kept")
+        (phone,) = joined(pair, room, "phone")
+        frank.send(groupchat(room, "older"))
+        phone.expect(lambda e: is_groupchat(e, room, "older"), 10)
+
+        at_the_start_of_a_second()
+        started = time.time()
+        for text in ("before-1", "before-2"):
+            frank.send(groupchat(room, text))
+            phone.expect(lambda e, t=text: is_groupchat(e, room, t), 10)
+        # The server shuts down (it saves what it heard and closes its streams at once);
+        # the room goes on in the same second.
+        pair.local.begin_stop()
+        time.sleep(0.1)
+        frank.send(groupchat(room, "missed-1"))
+        frank.expect(lambda e: is_groupchat(e, room, "missed-1"), 10)
+        same_second = int(time.time()) == int(started)
+        pair.local.stop()
+        time.sleep(1.1)
+        frank.send(groupchat(room, "missed-2"))
+        frank.expect(lambda e: is_groupchat(e, room, "missed-2"), 10)
+        # (The account may first be shown away, its session having gone with the server.)
+        at_frank = presences_from(traffic(room, frank, quiet=1.0)[0], f"{room}/Alice")
+        gone = [e for e in at_frank if e.get("type") == "unavailable"]
+        assert len(gone) == 1 and 333 in status_codes(gone[0]), summarize(at_frank)
+
+        pair.local.start()
+        wait_for(lambda: pair.remote.occupant_real_jids(room, "Alice") == [ALICE], 10, "the account back in the room")
+        traffic(room, frank)
+        laptop = pair.client("alice", "laptop")
+        join = laptop.join(room, "Alice", timeout=10)
+        expected = ["older", "before-1", "before-2", "missed-1", "missed-2"]
+        assert [body(h) for h in join.history] == expected, join
+        # The scenario did happen: missed-1 was stamped in before-2's second.
+        stamps = {body(h): stamp_second(h) for h in join.history}
+        assert same_second and stamps["missed-1"] == stamps["before-2"], (same_second, stamps)
+        assert archived_groupchat(laptop, room) == expected
+        frank.send(groupchat(room, "after"))
+        got = [body(e) for e in traffic(room, laptop)[0] if is_groupchat(e, room)]
+        assert got == ["after"], got
+        assert archived_groupchat(laptop, room) == expected + ["after"]
+        assert pair.log_errors() == []
+    finally:
+        pair.cleanup()
+
+
+def test_a_quiet_rejoin_after_the_remote_restarts_repeats_nothing_to_joined_sessions_nor_in_the_archive(
+    module_dir, remote_room
+):
+    """The remote server restarts; the room (persistent, muc_mam) keeps its history on disk
+    but forgets its occupants. The self-ping notices and the account rejoins, asking for
+    history from a little before the last message it heard: the joined sessions get only
+    what they missed, once; a later session's history and the archive have each once."""
+    pair = start_s2s_pair(module_dir, local_extra="minimix_ping_interval = 1", local_mam=True, remote_mam=True)
+    try:
+        room = remote_room
+        frank = remote_owned_room(pair, room, subject="Survives")
+        configure(frank, room, {"muc#roomconfig_persistentroom": True})
+        phone, laptop = joined(pair, room, "phone", "laptop")
+        at_the_start_of_a_second()
+        for text in ("before-1", "before-2"):
+            frank.send(groupchat(room, text))
+            for s in (phone, laptop):
+                s.expect(lambda e, t=text: is_groupchat(e, room, t), 10)
+        traffic(room, frank, phone, laptop)
+
+        pair.remote.crash()
+        pair.remote.start()
+        frank = pair.client("frank", "again")
+        frank.join(room, "Frank", timeout=10)
+        frank.send(groupchat(room, "while-out"))
+        wait_for(lambda: pair.remote.occupant_real_jids(room, "Alice") == [ALICE], 20, "the account back in the room")
+        frank.send(groupchat(room, "after"))
+        at_phone, at_laptop = traffic(room, phone, laptop, quiet=1.5)
+        for s, got in ((phone, at_phone), (laptop, at_laptop)):
+            # Whether "while-out" came live or as history of the rejoin: once, and nothing
+            # heard before comes again.
+            assert [body(e) for e in got if is_groupchat(e, room) and body(e)] == ["while-out", "after"], f"{s}: " + summarize(got)
+
+        desk = pair.client("alice", "desk")
+        join = desk.join(room, "Alice", timeout=10)
+        expected = ["before-1", "before-2", "while-out", "after"]
+        assert [body(h) for h in join.history] == expected, join
+        assert archived_groupchat(desk, room) == expected
+        assert pair.log_errors() == []
+    finally:
+        pair.cleanup()
 
 
 def test_prosody_logged_no_errors_on_either_server(s2s_pair):

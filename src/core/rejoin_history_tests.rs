@@ -1,0 +1,370 @@
+//! A rejoin (after a local restart, or a quiet one after the room dropped the account) asks
+//! the room for history from a little before the last message heard, and recognises the
+//! room's replays of what was heard: nothing the room sent is lost (not even in the same
+//! whole second as the last message heard, as rooms stamp history), nothing is repeated to
+//! sessions, cached twice or archived twice.
+
+use minidom::Element;
+
+use super::archive::NS_SID;
+use super::muc::{NS_DELAY, NS_MUC};
+use super::persist::PersistedRoom;
+use super::testkit::*;
+use super::time::{self, Millis};
+use super::{Action, Config};
+
+const ROOM: &str = "room@muc.example";
+const ALICE: &str = "alice@a.localhost";
+const PHONE: &str = "alice@a.localhost/phone";
+const LAPTOP: &str = "alice@a.localhost/laptop";
+const DESK: &str = "alice@a.localhost/desk";
+/// The start of a whole second.
+const SECOND: Millis = 1_800_000_000_000;
+
+/// A world plus what mod_mam would do before the module's hook: ask `should_archive_message`
+/// and, if so, store the message and stamp it with the archive's id.
+struct Rig {
+    w: World,
+    archive: Vec<String>,
+}
+
+impl Rig {
+    fn new(config: Config, now: Millis) -> Self {
+        let mut w = World::with_config(config);
+        w.now = now;
+        Self {
+            w,
+            archive: Vec::new(),
+        }
+    }
+
+    /// The room sends `xml` to the account, through mod_mam.
+    fn room_says(&mut self, xml: &str) -> Step {
+        let mut stanza = el(xml);
+        super::xml::set_attr(&mut stanza, "to", ALICE);
+        if self.w.mm.should_archive_message(&bare(ALICE), &stanza) {
+            self.archive.push(body_of(&stanza));
+            let id = format!("arch-{}", self.archive.len());
+            stanza.append_child(super::xml::element(
+                "stanza-id",
+                NS_SID,
+                &[("by", ALICE), ("id", &id)],
+            ));
+        }
+        self.w.room(ALICE, &String::from(&stanza))
+    }
+
+    /// The archived messages with a body (the room's subject is archived too).
+    fn archived(&self) -> Vec<&str> {
+        self.archive
+            .iter()
+            .map(String::as_str)
+            .filter(|b| !b.is_empty())
+            .collect()
+    }
+
+    /// The bodies in the account's history buffer for the room, oldest first.
+    fn cached(&self) -> Vec<String> {
+        self.w
+            .mm
+            .join(&bare(ALICE), &bare(ROOM))
+            .map(|j| {
+                j.cache
+                    .history
+                    .iter()
+                    .map(|h| body_of(&h.stanza.element().unwrap()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
+
+fn body_of(stanza: &Element) -> String {
+    stanza
+        .get_child("body", super::muc::NS_CLIENT)
+        .map(|b| b.text())
+        .unwrap_or_default()
+}
+
+fn bodies(stanzas: &[Element]) -> Vec<String> {
+    stanzas
+        .iter()
+        .filter(|s| s.name() == "message")
+        .map(body_of)
+        .filter(|b| !b.is_empty())
+        .collect()
+}
+
+/// A message as the room broadcasts it live; `sid` is the room's XEP-0359 id (muc_mam).
+fn live(body: &str, sid: Option<&str>) -> String {
+    let sid = sid
+        .map(|id| format!("<stanza-id xmlns='{NS_SID}' by='{ROOM}' id='{id}'/>"))
+        .unwrap_or_default();
+    format!("<message type='groupchat' id='m-{body}' from='{ROOM}/Bob'><body>{body}</body>{sid}</message>")
+}
+
+/// The room's history copy of a message: the live one plus a whole-second `<delay/>`.
+fn replay(body: &str, sid: Option<&str>, stamp: Millis) -> String {
+    let sid = sid
+        .map(|id| format!("<stanza-id xmlns='{NS_SID}' by='{ROOM}' id='{id}'/>"))
+        .unwrap_or_default();
+    let stamp = time::format_datetime(stamp);
+    format!("<message type='groupchat' id='m-{body}' from='{ROOM}/Bob'><body>{body}</body><delay xmlns='{NS_DELAY}' from='{ROOM}' stamp='{stamp}'/>{sid}</message>")
+}
+
+fn subject() -> String {
+    format!("<message type='groupchat' from='{ROOM}/Bob'><subject>Welcome</subject></message>")
+}
+
+fn join_as(nick: &str) -> String {
+    format!("<presence to='{ROOM}/{nick}'><x xmlns='{NS_MUC}'/></presence>")
+}
+
+/// The `since` of the history a (re)join asks for.
+fn since_asked(routed: &[Element]) -> Millis {
+    let history = routed
+        .iter()
+        .find_map(|s| s.get_child("x", NS_MUC))
+        .and_then(|x| x.get_child("history", NS_MUC))
+        .expect("a join with <history/>");
+    time::parse_datetime(history.attr("since").expect("since")).expect("a date")
+}
+
+/// phone joins; Bob says `before-1` and `before-2` within one second (the last heard).
+fn heard_two_in_one_second(sid: bool) -> Rig {
+    let mut rig = Rig::new(Config::default(), SECOND - 5_000);
+    rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
+    rig.w.now = SECOND + 200;
+    rig.room_says(&live("before-1", sid.then_some("R1")));
+    rig.w.now = SECOND + 600;
+    rig.room_says(&live("before-2", sid.then_some("R2")));
+    assert_eq!(rig.archived(), ["before-1", "before-2"]);
+    rig
+}
+
+/// The server restarts: what was persisted is restored and the account rejoins.
+fn restarted(rig: Rig, now: Millis) -> (Rig, Vec<Element>) {
+    let stored = rig.w.mm.persisted(&bare(ALICE));
+    assert_eq!(stored.len(), 1);
+    let mut after = Rig::new(Config::default(), now);
+    after.archive = rig.archive;
+    after.w.mm.restore_account(now, bare(ALICE), stored);
+    let resume = after.w.mm.resume(now);
+    let routed = resume
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Route { stanza } => Some(stanza.clone()),
+            _ => None,
+        })
+        .collect();
+    (after, routed)
+}
+
+fn restart_loses_nothing_and_repeats_nothing(sid: bool) {
+    let rig = heard_two_in_one_second(sid);
+    // While the server restarts, Bob goes on in the same second, then in the next.
+    let (mut rig, routed) = restarted(rig, SECOND + 4_000);
+    let since = since_asked(&routed);
+    assert!(
+        since <= SECOND,
+        "asks for the whole last-heard second: {}",
+        time::format_datetime(since)
+    );
+    rig.room_says(&self_presence(ROOM, "Alice", &[110]));
+    // The room replays everything it stamped since then, whole seconds.
+    rig.room_says(&replay("before-1", sid.then_some("R1"), SECOND));
+    rig.room_says(&replay("before-2", sid.then_some("R2"), SECOND));
+    rig.room_says(&replay("missed-1", sid.then_some("R3"), SECOND));
+    rig.room_says(&replay("missed-2", sid.then_some("R4"), SECOND + 1_000));
+    rig.room_says(&subject());
+    assert_eq!(
+        rig.archived(),
+        ["before-1", "before-2", "missed-1", "missed-2"],
+        "each message archived once"
+    );
+    assert_eq!(
+        rig.cached(),
+        ["before-1", "before-2", "missed-1", "missed-2"],
+        "each message cached once"
+    );
+    // A later session's history has each message once, in order.
+    let late = rig.w.client(LAPTOP, &join_as("Alice"));
+    assert_eq!(
+        bodies(&late.to(LAPTOP)),
+        ["before-1", "before-2", "missed-1", "missed-2"]
+    );
+    // ... and the replays keep the archive ids they had (the archive's copy is the same).
+    let ids: Vec<_> = late
+        .to(LAPTOP)
+        .iter()
+        .filter(|s| !body_of(s).is_empty())
+        .map(|s| super::archive::archive_id(s, &bare(ALICE)).map(str::to_owned))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            Some("arch-1".to_owned()),
+            Some("arch-2".to_owned()),
+            Some("arch-3".to_owned()),
+            Some("arch-4".to_owned())
+        ]
+    );
+}
+
+#[test]
+fn a_restart_loses_nothing_sent_in_the_last_heard_second_and_repeats_nothing() {
+    restart_loses_nothing_and_repeats_nothing(true);
+}
+
+#[test]
+fn without_the_rooms_stanza_ids_the_replays_are_recognised_by_their_content() {
+    restart_loses_nothing_and_repeats_nothing(false);
+}
+
+/// phone is joined; the room drops the account and the self-ping notices: it rejoins.
+fn quietly_rejoining(rig: &mut Rig) -> Vec<Element> {
+    let tick = rig.w.tick(60_000);
+    let id = tick.routed()[0].attr("id").unwrap().to_owned();
+    let dropped = rig.room_says(&format!("<iq type='error' id='{id}' from='{ROOM}/Alice'><error type='cancel'><not-acceptable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>"));
+    dropped.routed()
+}
+
+#[test]
+fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
+    let mut rig = Rig::new(
+        Config {
+            ping_interval_ms: Some(60_000),
+            ..Config::default()
+        },
+        SECOND - 59_000,
+    );
+    rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
+    rig.w.now = SECOND + 200;
+    assert_eq!(
+        bodies(&rig.room_says(&live("before-1", Some("R1"))).to(PHONE)),
+        ["before-1"]
+    );
+    rig.w.now = SECOND + 600;
+    rig.room_says(&live("before-2", Some("R2")));
+    let routed = quietly_rejoining(&mut rig);
+    assert!(since_asked(&routed) <= SECOND);
+    // A session joining while the rejoin is in flight gets the whole replay.
+    rig.w.client(DESK, &join_as("Alice"));
+    let mut at_phone = Vec::new();
+    let mut at_desk = Vec::new();
+    for xml in [
+        occupant_presence(ROOM, "Bob", None),
+        self_presence(ROOM, "Alice", &[110]),
+        replay("before-1", Some("R1"), SECOND),
+        replay("before-2", Some("R2"), SECOND),
+        replay("missed-1", Some("R3"), SECOND),
+        subject(),
+    ] {
+        let step = rig.room_says(&xml);
+        at_phone.extend(step.to(PHONE));
+        at_desk.extend(step.to(DESK));
+    }
+    assert_eq!(bodies(&at_phone), ["missed-1"], "only what phone missed");
+    assert_eq!(bodies(&at_desk), ["before-1", "before-2", "missed-1"]);
+    assert_eq!(rig.archived(), ["before-1", "before-2", "missed-1"]);
+    assert_eq!(rig.cached(), ["before-1", "before-2", "missed-1"]);
+    // Live traffic flows on, and a later session's history has each message once.
+    assert_eq!(
+        bodies(&rig.room_says(&live("after", Some("R4"))).to(PHONE)),
+        ["after"]
+    );
+    let late = rig.w.client(LAPTOP, &join_as("Alice"));
+    assert_eq!(
+        bodies(&late.to(LAPTOP)),
+        ["before-1", "before-2", "missed-1", "after"]
+    );
+}
+
+#[test]
+fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
+    // phone leaves (the account's leave is in flight) and laptop joins at once: the room
+    // answers the leave, then laptop's join with the history laptop asked for.
+    let mut rig = heard_two_in_one_second(true);
+    rig.w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
+    rig.w.client(LAPTOP, &join_as("Alice"));
+    rig.room_says(&self_unavailable(ROOM, "Alice", &[110]));
+    let mut at_laptop = Vec::new();
+    for xml in [
+        self_presence(ROOM, "Alice", &[110]),
+        replay("before-1", Some("R1"), SECOND),
+        replay("before-2", Some("R2"), SECOND),
+        subject(),
+    ] {
+        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
+    }
+    assert_eq!(bodies(&at_laptop), ["before-1", "before-2"]);
+    assert_eq!(
+        rig.archived(),
+        ["before-1", "before-2"],
+        "not archived again"
+    );
+}
+
+#[test]
+fn what_was_heard_survives_storage_and_old_records_still_restore() {
+    let rig = heard_two_in_one_second(true);
+    let stored = rig.w.mm.persisted(&bare(ALICE));
+    let keys: Vec<_> = stored[0].heard.messages().map(|m| m.key.clone()).collect();
+    assert_eq!(keys, ["sid:R1", "sid:R2"]);
+    assert_eq!(
+        stored[0]
+            .heard
+            .messages()
+            .map(|m| m.archive_id.clone())
+            .collect::<Vec<_>>(),
+        [Some("arch-1".to_owned()), Some("arch-2".to_owned())]
+    );
+
+    // A record from before the memory existed: no `heard`. It restores, and its rejoin asks
+    // from a little before the last message heard (nothing lost; it cannot know what to skip).
+    let old = PersistedRoom {
+        room: bare(ROOM),
+        nick: "Alice".into(),
+        password: None,
+        last_seen: Some(SECOND + 600),
+        heard: Default::default(),
+    };
+    let mut w = World::new();
+    w.now = SECOND + 4_000;
+    w.mm.restore_account(w.now, bare(ALICE), vec![old]);
+    assert!(w.mm.tracks(&bare(ALICE), &bare(ROOM)));
+    let resume = w.mm.resume(w.now);
+    let routed: Vec<Element> = resume
+        .actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Route { stanza } => Some(stanza.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(since_asked(&routed), SECOND - 2_000);
+    // The history it gets is kept and archived as any new history.
+    let mut rig = Rig { w, archive: vec![] };
+    rig.room_says(&self_presence(ROOM, "Alice", &[110]));
+    rig.room_says(&replay("before-2", Some("R2"), SECOND));
+    assert_eq!(rig.archived(), ["before-2"]);
+    assert_eq!(rig.cached(), ["before-2"]);
+}
+
+#[test]
+fn a_burst_beyond_the_memory_is_not_asked_for_again() {
+    let mut rig = heard_two_in_one_second(true);
+    // Then more messages than are remembered, over the next two seconds.
+    for i in 0..super::heard::HEARD_KEPT as u64 + 2 {
+        rig.w.now = SECOND + 1_000 + i * 50;
+        rig.room_says(&live(&format!("burst-{i}"), Some(&format!("B{i}"))));
+    }
+    let (_, routed) = restarted(rig, SECOND + 10_000);
+    // before-1/2 and the first two of the burst (in second +1) are forgotten: not asked for
+    // again, though the last message heard (+2.65 s) would reach back into second 0.
+    assert_eq!(since_asked(&routed), SECOND + 2_000);
+}
