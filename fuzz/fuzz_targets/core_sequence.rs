@@ -725,6 +725,8 @@ fuzz_target!(|case: Case| {
                             // Stored strings go into <password/> as is (see `xml_text`).
                             password: password.clone().filter(|p| xml_text(p)),
                             last_seen: last_seen.map(|t| t % 400_000_000_000_000),
+                            // An old record: nothing remembered of what was heard.
+                            heard: Default::default(),
                         });
                     }
                 }
