@@ -2676,3 +2676,40 @@ fn fixed_bug_history_replayed_after_live_traffic_stays_in_order() {
 fn fixed_bug_history_after_a_lost_leave_answer_stays_in_order() {
     run_fixed("history_after_a_lost_leave_answer_stays_in_order");
 }
+
+/// Known limitation, kept as a reproducer (ignored; `make proptest` may find it): a rejoin
+/// after a restart asks for history from 2 s before the last message heard (so that nothing
+/// sent in that second is lost, whatever the clocks). A message in that window that the
+/// account never heard — here one sent just before its join, which asked for no history — is
+/// archived then, after newer messages, and a late session's history from the archive has it
+/// out of order. Telling it apart from a missed message needs the room's order (it comes
+/// before the replay of the last message heard), but mod_mam asks before the rest of the
+/// replay has arrived. README, Known issues.
+#[test]
+#[ignore = "known limitation: unheard history inside the rejoin window is archived after newer messages"]
+fn known_bug_unheard_history_inside_the_rejoin_window_is_archived_out_of_order() {
+    let ops = vec![
+        Op::OtherSay { r: 0, o: 0, len: 1 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 0,
+            nick: 0,
+            history: Some(0),
+            show: 0,
+        },
+        Op::OtherSay { r: 0, o: 0, len: 1 },
+        Op::Tick { ms: 6000 },
+        Op::Restart { missed: 0 },
+        Op::Restart { missed: 0 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 0,
+            nick: 0,
+            history: None,
+            show: 0,
+        },
+    ];
+    run_all(Config::default(), &ops, Checks::ALL);
+}

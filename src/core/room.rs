@@ -91,6 +91,11 @@ pub struct RoomCache {
     /// a replayed message the history does not hold is older than all it holds, and is not
     /// kept (it would come back out of order).
     pub replays_refill: bool,
+    /// Where the next message of the room's history replay in progress goes: just after the
+    /// previous one (kept or recognised), so a replay keeps the room's order even where it
+    /// interleaves with what the history already holds. Reset by each join's self-presence
+    /// and subject (the replay comes between them).
+    replay_at: Option<usize>,
 }
 
 /// Only `to` differs between the accounts receiving one presence or subject.
@@ -128,11 +133,13 @@ impl RoomCache {
     /// Records the room's latest presence about the account itself.
     pub fn set_self_presence(&mut self, shared: &mut Interner, presence: &Element) {
         self.self_presence = Some(shared.intern(presence, WITHOUT_TO));
+        self.replay_at = None;
     }
 
     /// Records the room's latest subject message.
     pub fn set_subject(&mut self, shared: &mut Interner, subject: &Element) {
         self.subject = Some(shared.intern(subject, WITHOUT_TO));
+        self.replay_at = None;
     }
 
     /// Appends a message to the history window, evicting the oldest beyond the limits. Its
@@ -165,8 +172,11 @@ impl RoomCache {
         // A room replays the same history to every join of the account (a rejoin, a late
         // answer to an earlier join): each message is kept once, whether it was kept live
         // (no `<delay/>`; one is added at replay) or from an earlier replay.
-        if entry.has_delay() && self.is_kept(stanza, &entry, archive_id.is_some()) {
-            return;
+        if entry.has_delay() {
+            if let Some(kept) = self.kept_at(stanza, &entry, archive_id.is_some()) {
+                self.replay_at = Some(kept + 1);
+                return;
+            }
         }
         let received = if entry.has_delay() {
             stanza
@@ -187,12 +197,17 @@ impl RoomCache {
         };
         // A rejoin's history of what the account missed is older than what arrived live
         // since the rejoin was sent (a room that still had the account went on talking).
-        let at = if has_delay {
-            self.before_live_since(rejoined_at)
+        if has_delay {
+            let at = self
+                .replay_at
+                .unwrap_or_else(|| self.before_live_since(rejoined_at));
+            self.replay_at = self
+                .insert(at, entry, max_messages, max_bytes)
+                .map(|i| i + 1);
         } else {
-            self.history.len()
-        };
-        self.insert(at, entry, max_messages, max_bytes);
+            let at = self.history.len();
+            self.insert(at, entry, max_messages, max_bytes);
+        }
     }
 
     /// Where a rejoin's history goes: before the first message that arrived live since the
@@ -226,50 +241,71 @@ impl RoomCache {
             return;
         }
         let entry = shared.intern(stanza, WITHOUT_TO);
-        let same_archive_id = heard.archive_id.as_deref().is_some_and(|id| {
+        let same_archive_id = heard.archive_id.as_deref().and_then(|id| {
             self.history
                 .iter()
-                .any(|h| h.archive_id.as_deref() == Some(id))
+                .position(|h| h.archive_id.as_deref() == Some(id))
         });
-        if !self.replays_refill || same_archive_id || self.is_kept(stanza, &entry, false) {
+        if let Some(kept) = same_archive_id.or_else(|| self.kept_at(stanza, &entry, false)) {
+            self.replay_at = Some(kept + 1);
+            return;
+        }
+        if !self.replays_refill {
             return;
         }
         let archive_id = heard.archive_id.as_deref();
         let bytes = replayed_len(&entry, stanza.attr("to"), archive_id, room);
-        let at = self.before_live_since(rejoined_at);
-        self.insert(
-            at,
-            HistoryEntry {
-                stanza: entry,
-                archive_id: archive_id.map(Into::into),
-                received: heard.at,
-                bytes,
-            },
-            max_messages,
-            max_bytes,
-        );
+        let at = self
+            .replay_at
+            .unwrap_or_else(|| self.before_live_since(rejoined_at));
+        self.replay_at = self
+            .insert(
+                at,
+                HistoryEntry {
+                    stanza: entry,
+                    archive_id: archive_id.map(Into::into),
+                    received: heard.at,
+                    bytes,
+                },
+                max_messages,
+                max_bytes,
+            )
+            .map(|i| i + 1);
     }
 
-    /// Puts an entry at position `at`, evicting the oldest beyond the limits.
-    fn insert(&mut self, at: usize, entry: HistoryEntry, max_messages: usize, max_bytes: usize) {
+    /// Puts an entry at position `at`, evicting the oldest beyond the limits. Returns where
+    /// it is afterwards (`None`: too big, or evicted at once).
+    fn insert(
+        &mut self,
+        at: usize,
+        entry: HistoryEntry,
+        max_messages: usize,
+        max_bytes: usize,
+    ) -> Option<usize> {
         if entry.bytes > max_bytes {
-            return;
+            return None;
         }
+        let at = at.min(self.history.len());
         self.history_bytes += entry.bytes;
         self.history.insert(at, entry);
+        let mut evicted = 0;
         while self.history.len() > max_messages || self.history_bytes > max_bytes {
             match self.history.pop_front() {
-                Some(old) => self.history_bytes -= old.bytes,
+                Some(old) => {
+                    self.history_bytes -= old.bytes;
+                    evicted += 1;
+                }
                 None => break,
             }
         }
+        at.checked_sub(evicted)
     }
 
-    /// Whether the history holds `entry` (a delayed message) already, as it is or as it was
+    /// Where the history holds `entry` (a delayed message) already, as it is or as it was
     /// kept when it arrived live (without its `<delay/>`).
-    fn is_kept(&self, stanza: &Element, entry: &Shared, last_node: bool) -> bool {
-        if self.history.iter().any(|h| h.stanza == *entry) {
-            return true;
+    fn kept_at(&self, stanza: &Element, entry: &Shared, last_node: bool) -> Option<usize> {
+        if let Some(i) = self.history.iter().position(|h| h.stanza == *entry) {
+            return Some(i);
         }
         let mut live = stanza.clone();
         xml::remove_children(&mut live, "delay", NS_DELAY);
@@ -282,7 +318,7 @@ impl RoomCache {
             },
             &mut text,
         );
-        self.history.iter().any(|h| h.stanza.xml() == text)
+        self.history.iter().position(|h| h.stanza.xml() == text)
     }
 
     pub fn history_bytes(&self) -> usize {
