@@ -65,7 +65,7 @@ local h = assert(native.new(HOST, {
 	iq_timeout = 120; join_timeout = 60; leave_after = math.huge;
 	away_show = "xa"; away_status = "";
 	-- Out of the way of repeated joins: no self-pings, no join rate limit.
-	ping_interval = math.huge; max_joins_per_minute = 1000000000;
+	ping_interval = math.huge; max_joins_per_minute = 10000000;
 }));
 
 local function caps(s)
