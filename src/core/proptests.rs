@@ -2713,3 +2713,53 @@ fn known_bug_unheard_history_inside_the_rejoin_window_is_archived_out_of_order()
     ];
     run_all(Config::default(), &ops, Checks::ALL);
 }
+
+/// Open, found by the random search at the end of this session (ignored; `make proptest` may
+/// find it): the account's leave (a retracted autojoin bookmark) crosses a session's join, the
+/// session joins again and gets the buffered message in its replay; then the room forgets the
+/// account and the quiet rejoin's history, asked from 2 s before the last message heard,
+/// hands that message to the session a second time.
+#[test]
+#[ignore = "open: a quiet rejoin after a leave crossed by a join repeats a buffered message"]
+fn known_bug_quiet_rejoin_after_a_crossed_leave_repeats_a_buffered_message() {
+    let config = Config {
+        history_length: 1,
+        history_max_messages: 1,
+        history_max_bytes: 400,
+        max_rooms: 2,
+        max_occupants: 1,
+        max_joins_per_minute: 2,
+        max_pending_iqs: 1,
+        max_bookmarks: 1,
+        ping_interval_ms: Some(30_000),
+        ..Config::default()
+    };
+    let ops = vec![
+        Op::OtherSay { r: 0, o: 0, len: 1 },
+        Op::Bookmark {
+            a: 0,
+            r: 0,
+            autojoin: true,
+            nick: 0,
+        },
+        Op::Retract { a: 0, r: 0 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 0,
+            nick: 0,
+            history: Some(0),
+            show: 0,
+        },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 0,
+            nick: 0,
+            history: None,
+            show: 0,
+        },
+        Op::Forget { r: 0, a: 0 },
+    ];
+    run_with_rooms(config, &ops, Checks::ALL, false);
+}
