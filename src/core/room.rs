@@ -198,12 +198,7 @@ impl RoomCache {
         // A rejoin's history of what the account missed is older than what arrived live
         // since the rejoin was sent (a room that still had the account went on talking).
         if has_delay {
-            let at = self
-                .replay_at
-                .unwrap_or_else(|| self.before_live_since(rejoined_at));
-            self.replay_at = self
-                .insert(at, entry, max_messages, max_bytes)
-                .map(|i| i + 1);
+            self.insert_replayed(entry, rejoined_at, max_messages, max_bytes);
         } else {
             let at = self.history.len();
             self.insert(at, entry, max_messages, max_bytes);
@@ -255,21 +250,33 @@ impl RoomCache {
         }
         let archive_id = heard.archive_id.as_deref();
         let bytes = replayed_len(&entry, stanza.attr("to"), archive_id, room);
+        self.insert_replayed(
+            HistoryEntry {
+                stanza: entry,
+                archive_id: archive_id.map(Into::into),
+                received: heard.at,
+                bytes,
+            },
+            rejoined_at,
+            max_messages,
+            max_bytes,
+        );
+    }
+
+    /// Puts a message of the room's history replay just after the replay's previous one (or,
+    /// for its first, before what arrived live since the join was sent), and moves the cursor.
+    fn insert_replayed(
+        &mut self,
+        entry: HistoryEntry,
+        rejoined_at: Option<Millis>,
+        max_messages: usize,
+        max_bytes: usize,
+    ) {
         let at = self
             .replay_at
             .unwrap_or_else(|| self.before_live_since(rejoined_at));
         self.replay_at = self
-            .insert(
-                at,
-                HistoryEntry {
-                    stanza: entry,
-                    archive_id: archive_id.map(Into::into),
-                    received: heard.at,
-                    bytes,
-                },
-                max_messages,
-                max_bytes,
-            )
+            .insert(at, entry, max_messages, max_bytes)
             .map(|i| i + 1);
     }
 
