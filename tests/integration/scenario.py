@@ -51,3 +51,33 @@ def owned_room(client: Client, room: str, nick: str, subject: str | None) -> Cli
         client.send(subject_change(room, subject))
         client.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
     return client
+
+
+# ---------------------------------------------------------------------- remote rooms (s2s_pair)
+
+
+def remote_owned_room(pair, room: str, subject: str = "Far away") -> Client:
+    """frank (on the remote server) creates ``room``, so he owns and moderates it, and sets a
+    subject."""
+    return owned_room(pair.client("frank", "observer"), room, "Frank", subject)
+
+
+def remote_joined(pair, room: str, *resources: str, nick: str = "Alice", timeout: float = 5) -> list[Client]:
+    """One session of alice (on the module's server) per resource, each joined to ``room``."""
+    sessions = []
+    for r in resources:
+        s = pair.client("alice", r)
+        s.join(room, nick, timeout=timeout)
+        sessions.append(s)
+    return sessions
+
+
+def assert_remote_occupant(pair, room: str, nick: str = "Alice", *, account: str) -> None:
+    """What the REMOTE room's own state says: ``account``'s bare JID behind ``nick``, nothing else."""
+    jids = pair.remote.occupant_real_jids(room, nick)
+    assert jids == [account], f"remote room {room} has {jids} behind {nick}, expected only {account}"
+
+
+def assert_no_remote_occupant(pair, room: str, nick: str = "Alice") -> None:
+    jids = pair.remote.occupant_real_jids(room, nick)
+    assert not jids, f"remote room {room} still lists {jids} behind {nick}"

@@ -56,14 +56,16 @@ QUIET = 0.5  # seconds without traffic that count as "nothing more is coming"
 traffic = functools.partial(scenario.traffic, quiet=QUIET)
 presences_from = scenario.presences_from
 assert_nothing = scenario.assert_nothing
+remote_owned_room = scenario.remote_owned_room
+joined = functools.partial(scenario.remote_joined, timeout=10)
 
 
-def remote_owned_room(pair: S2SPair, room: str, subject: str = "Far away") -> Client:
-    """frank (remote server) creates ``room``, so he owns it, and sets a subject."""
-    return scenario.owned_room(pair.client("frank", "observer"), room, "Frank", subject)
 JOIN_TIMEOUT = 2  # minimix_join_timeout on the module's server
 ALICE = f"alice@{LOCAL_HOST}"
 NS_MUC_OWNER = "http://jabber.org/protocol/muc#owner"
+
+assert_account_is_the_occupant = functools.partial(scenario.assert_remote_occupant, account=ALICE)
+assert_not_in_room = scenario.assert_no_remote_occupant
 
 
 @pytest.fixture(scope="module")
@@ -90,25 +92,6 @@ def no_new_errors(pair):
 def everything(client: Client, quiet: float = QUIET) -> list:
     """Every stanza that reaches ``client`` until it has been quiet for ``quiet`` seconds."""
     return [e for e in client.collect(quiet=quiet) if is_stanza(e)]
-
-
-def joined(pair: S2SPair, room: str, *resources: str) -> list[Client]:
-    sessions = []
-    for r in resources:
-        s = pair.client("alice", r)
-        s.join(room, "Alice", timeout=10)
-        sessions.append(s)
-    return sessions
-
-
-def assert_account_is_the_occupant(pair: S2SPair, room: str, nick: str = "Alice") -> None:
-    jids = pair.remote.occupant_real_jids(room, nick)
-    assert jids == [ALICE], f"remote room {room} has {jids} behind {nick}, expected only {ALICE}"
-
-
-def assert_not_in_room(pair: S2SPair, room: str, nick: str = "Alice") -> None:
-    jids = pair.remote.occupant_real_jids(room, nick)
-    assert not jids, f"remote room {room} still lists {jids} behind {nick}"
 
 
 def module_rooms(pair: S2SPair) -> str:

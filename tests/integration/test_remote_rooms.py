@@ -13,13 +13,16 @@ over a TCP connection that may be slow, break, or lead to a server that restarte
 
 from __future__ import annotations
 
+import functools
+
 import time
-from xml.sax.saxutils import escape, quoteattr
+from xml.sax.saxutils import quoteattr
 
 import pytest
 
 from conftest import start_s2s_pair
-from s2s_pair import LOCAL_HOST, S2SPair
+import scenario
+from s2s_pair import LOCAL_HOST
 from xmpp_client import (
     NS_MUC_USER,
     Client,
@@ -39,7 +42,6 @@ from xmpp_client import (
     q,
     room_config,
     status_codes,
-    subject_change,
     subject_text,
     summarize,
     to_xml,
@@ -49,6 +51,14 @@ QUIET = 0.5  # seconds without traffic that count as "nothing more is coming"
 ALICE = f"alice@{LOCAL_HOST}"
 NS_VERSION = "jabber:iq:version"
 NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
+
+traffic = functools.partial(scenario.traffic, quiet=QUIET)
+presences_from = scenario.presences_from
+assert_nothing = scenario.assert_nothing
+remote_owned_room = scenario.remote_owned_room
+joined = scenario.remote_joined
+assert_account_is_the_occupant = functools.partial(scenario.assert_remote_occupant, account=ALICE)
+assert_not_in_room = scenario.assert_no_remote_occupant
 
 
 @pytest.fixture(autouse=True)
@@ -74,58 +84,6 @@ def pinging_pair(module_dir):
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def traffic(room: str, *clients: Client, quiet: float = QUIET, timeout: float = 15) -> list[list]:
-    """Everything from ``room`` that reaches each client until all have been quiet
-    for ``quiet`` seconds together; one list per client, in order."""
-    deadline = time.monotonic() + timeout
-    counts = [len(c.received) for c in clients]
-    quiet_until = time.monotonic() + quiet
-    while time.monotonic() < min(quiet_until, deadline):
-        time.sleep(0.02)
-        now_counts = [len(c.received) for c in clients]
-        if now_counts != counts:
-            counts = now_counts
-            quiet_until = time.monotonic() + quiet
-    return [c.drain(lambda e: is_stanza(e) and from_room(e, room)) for c in clients]
-
-
-def remote_owned_room(pair: S2SPair, room: str, subject: str = "Far away") -> Client:
-    """frank (remote server) creates ``room``, so he owns it and moderates, and sets a subject."""
-    frank = pair.client("frank", "observer")
-    frank.join(room, "Frank")
-    frank.send(subject_change(room, subject))
-    frank.expect(lambda e: from_room(e, room) and subject_text(e) == subject, what="own subject change")
-    return frank
-
-
-def joined(pair: S2SPair, room: str, *resources: str, nick: str = "Alice") -> list[Client]:
-    sessions = []
-    for r in resources:
-        s = pair.client("alice", r)
-        s.join(room, nick)
-        sessions.append(s)
-    return sessions
-
-
-def presences_from(els, room_nick: str) -> list:
-    return [e for e in els if is_presence(e, frm=room_nick)]
-
-
-def assert_nothing(els, who) -> None:
-    assert els == [], f"{who} got unexpected room traffic:\n{summarize(els)}"
-
-
-def assert_account_is_the_occupant(pair: S2SPair, room: str, nick: str = "Alice") -> None:
-    """What the REMOTE room's own state says: the account's bare JID, nothing else."""
-    jids = pair.remote.occupant_real_jids(room, nick)
-    assert jids == [ALICE], f"remote room {room} has {jids} behind {nick}, expected only {ALICE}"
-
-
-def assert_not_in_room(pair: S2SPair, room: str, nick: str = "Alice") -> None:
-    jids = pair.remote.occupant_real_jids(room, nick)
-    assert not jids, f"remote room {room} still lists {jids} behind {nick}"
 
 
 def assert_self_unavailable(els, room_nick: str, session: Client, codes: set[int]):
