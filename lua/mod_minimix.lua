@@ -239,6 +239,18 @@ local function fetch_history(session_jid, room, before, since, limit)
 	if ok and actions then apply(actions); end
 end
 
+-- A message the archive stored as it arrived turned out not to belong there (the room's
+-- replay of one from before the account joined, or a second copy): taken back out by its id.
+local function unarchive(account, id)
+	local username, host = jid_split(account);
+	if host ~= module.host or not username or not prosody.hosts[module.host].modules.mam then return; end
+	archive = archive or module:open_store(archive_store_name, "archive");
+	local ok, err = archive:delete(username, { key = id });
+	if not ok then
+		module:log("warn", "could not take message %s back out of the archive of %s: %s", id, account, tostring(err));
+	end
+end
+
 local function persist(account)
 
 	local username, host = jid_split(account);
@@ -270,6 +282,8 @@ function apply(actions, input)
 			persist(to);
 		elseif kind == "bookmark" then
 			publish_bookmark(to, action[4], action[3]);
+		elseif kind == "unarchive" then
+			unarchive(to, action[3]);
 		elseif kind == "fetch_history" then
 			fetch_history(to, action[4], action[5], action[6], action[7]);
 		else

@@ -252,6 +252,11 @@ impl MinimixHandle {
                         entry.raw_set(1, "persist")?;
                         entry.raw_set(2, account.as_str())?;
                     }
+                    Action::Unarchive { account, id } => {
+                        entry.raw_set(1, "unarchive")?;
+                        entry.raw_set(2, account.as_str())?;
+                        entry.raw_set(3, id)?;
+                    }
                     Action::FetchHistory {
                         to,
                         room,

@@ -7,6 +7,7 @@ use jid::FullJid;
 use minidom::Element;
 
 use super::heard::Heard;
+use super::rejoin_window::RejoinWindow;
 use super::room::RoomCache;
 use super::time::Millis;
 use super::xml;
@@ -38,6 +39,28 @@ pub struct Member {
     /// The core's input counter when the session joined: it had every message the account
     /// heard after that (see `heard`).
     pub joined_seq: u64,
+    /// Which messages it got from the account's archive as history (hashed replay keys,
+    /// newest last, at most [`FROM_ARCHIVE_KEPT`]): a rejoin's history that brings one of
+    /// them again is not news to it (see `rejoin_window`).
+    pub from_archive: VecDeque<u64>,
+}
+
+/// How many of the messages a session got from the archive it remembers: only the newest
+/// can fall in a rejoin's window (see `heard::SINCE_MARGIN_MS`).
+pub const FROM_ARCHIVE_KEPT: usize = super::heard::HEARD_KEPT;
+
+impl Member {
+    /// The session got the message with this replay key from the archive.
+    pub fn got_from_archive(&mut self, key: &str) {
+        self.from_archive.push_back(super::heard::key_hash(key));
+        while self.from_archive.len() > FROM_ARCHIVE_KEPT {
+            self.from_archive.pop_front();
+        }
+    }
+
+    pub fn has_from_archive(&self, key: &str) -> bool {
+        self.from_archive.contains(&super::heard::key_hash(key))
+    }
 }
 
 /// How many outgoing message ids per room are remembered to route the room's errors back.
@@ -155,6 +178,8 @@ pub struct Join {
     pub last_seen: Option<Millis>,
     /// The last messages heard, to recognise the room's replays of them on a rejoin.
     pub heard: Heard,
+    /// A rejoin's history held back until the room's order tells whether it was missed.
+    pub window: RejoinWindow,
     /// When the account's join (a first join, or a rejoin asking for missed history after a
     /// restart or a quiet rejoin) was sent, until the room's subject ends its answer: the
     /// history goes before what arrived live meanwhile.
@@ -190,6 +215,7 @@ impl Join {
             needs_resync: false,
             last_seen: None,
             heard: Heard::default(),
+            window: RejoinWindow::default(),
             rejoined_at: None,
             next_ping: None,
             ping_id: None,

@@ -47,6 +47,11 @@ pub enum Action {
         since: Option<Millis>,
         limit: usize,
     },
+    /// Take the message with this id back out of the account's archive: mod_mam stored it as
+    /// it arrived, and the room's order then showed it was the replay of a message from
+    /// before the account's membership, or one the archive already holds (see
+    /// `rejoin_window`).
+    Unarchive { account: BareJid, id: String },
     /// Publish this `<conference/>` as the account's bookmark of `room` (XEP-0402).
     PublishBookmark {
         account: BareJid,

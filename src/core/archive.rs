@@ -32,12 +32,29 @@ pub fn archive_id<'a>(stanza: &'a Element, account: &BareJid) -> Option<&'a str>
         .find_map(|c| c.attr("id"))
 }
 
+/// Removes the account archive's `<stanza-id/>` (the message was taken back out of it).
+pub fn strip_archive_id(stanza: &mut Element, account: &BareJid) {
+    let kept: Vec<minidom::Node> = stanza
+        .take_nodes()
+        .into_iter()
+        .filter(|n| match n {
+            minidom::Node::Element(e) => {
+                !(e.is("stanza-id", NS_SID) && e.attr("by") == Some(account.as_str()))
+            }
+            minidom::Node::Text(_) => true,
+        })
+        .collect();
+    for n in kept {
+        stanza.append_node(n);
+    }
+}
+
 impl Minimix {
     /// Delivers archived messages (given newest first, as the archive query returns them) to
     /// a late session: at most `limit`, none that the buffer will replay too, oldest first,
     /// each with its `<delay/>` and the archive's `<stanza-id/>`.
     pub fn archived_history(
-        &self,
+        &mut self,
         session: &FullJid,
         room: &BareJid,
         limit: usize,
@@ -76,6 +93,18 @@ impl Minimix {
             .take(limit.min(self.config.history_max_messages))
             .collect();
         picked.reverse();
+        // The session remembers the newest of them: a rejoin's history that brings one again
+        // is not news to it (see `rejoin_window`).
+        if let Some(member) = self
+            .accounts
+            .get_mut(&account)
+            .and_then(|a| a.rooms.get_mut(room))
+            .and_then(|j| j.members.get_mut(session))
+        {
+            for m in &picked {
+                member.got_from_archive(&heard::replay_key(&m.stanza, room));
+            }
+        }
         let out = picked
             .into_iter()
             .map(|m| {

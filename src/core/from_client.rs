@@ -78,6 +78,7 @@ impl Minimix {
             payload: payload.clone(),
             seq: self.seq,
             joined_seq: self.seq,
+            from_archive: Default::default(),
         };
         let config = &self.config;
         let rooms_in_use = self.accounts.get(&account).map_or(0, |a| a.rooms.len());
@@ -209,6 +210,7 @@ impl Minimix {
                     join.members.insert(session, member);
                     join.shown = Some(payload);
                     join.cache = Default::default();
+                    join.window = Default::default();
                     let mut routed = as_account(&stanza, &account);
                     let evicted = join.send_presence(&mut routed);
                     local::tell_left(&room, join, evicted, &mut out);

@@ -14,6 +14,7 @@ use super::from_client::update_shown;
 use super::heard;
 use super::local::{self, JoinFailure};
 use super::muc::{self, StatusCode};
+use super::rejoin_window::Held;
 use super::resync;
 use super::shared::Interner;
 use super::time::Millis;
@@ -130,8 +131,15 @@ impl Minimix {
         match muc::stanza_type(&stanza) {
             Some("groupchat") => {
                 join.last_seen = Some(now);
+                let limits = (max_messages, max_bytes);
                 if muc::is_subject_message(&stanza) {
-                    // The subject ends a join sequence, and with it a rejoin's history.
+                    // The subject ends a join sequence, and with it a rejoin's history: what
+                    // the rejoin held back was missed.
+                    for held in join.window.missed(true) {
+                        release_missed(
+                            &account, &room, join, shared, held, now, seq, limits, &mut out,
+                        );
+                    }
                     join.rejoined_at = None;
                     join.cache.replays_refill = false;
                     let old = match (&join.resync, &join.cache.subject) {
@@ -147,6 +155,43 @@ impl Minimix {
                     // A rejoin asks for history from a little before the last message heard:
                     // the room's replays of what was heard are recognised (see `heard`).
                     let replay = heard::replayed(&join.heard, &stanza, &room).cloned();
+                    if join.window.is_open() {
+                        if replay.is_some() {
+                            let before = join.window.not_missed();
+                            if !before.is_empty() {
+                                log::info!("{room}: {account}'s rejoin history replayed {} message(s) from before it joined; not missed, taken back out of the archive", before.len());
+                            }
+                            for held in before {
+                                if let Some(id) = held.archive_id {
+                                    out.push(Action::Unarchive {
+                                        account: account.clone(),
+                                        id,
+                                    });
+                                }
+                            }
+                        } else if !stanza.has_child("delay", muc::NS_DELAY) {
+                            // A live message: the room's history is over.
+                            for held in join.window.missed(false) {
+                                release_missed(
+                                    &account, &room, join, shared, held, now, seq, limits, &mut out,
+                                );
+                            }
+                        } else if heard::may_be_replayed(&stanza) {
+                            let held = Held {
+                                key: heard::replay_key(&stanza, &room),
+                                archive_id: super::archive::archive_id(&stanza, &account)
+                                    .map(str::to_owned),
+                                stanza,
+                            };
+                            if let Some(oldest) = join.window.hold(held, max_messages) {
+                                release_missed(
+                                    &account, &room, join, shared, oldest, now, seq, limits,
+                                    &mut out,
+                                );
+                            }
+                            return Outcome::handled(out);
+                        }
+                    }
                     if muc::is_history_worthy(&stanza) {
                         // (A room replays the same history to every join of the account: the
                         // cache keeps each delayed message once.)
@@ -325,6 +370,59 @@ fn self_ping_answer(
         );
     }
     Some((Outcome::handled(out), rejoined))
+}
+
+/// A message a rejoin held back turned out to be missed (see `rejoin_window`): it is taken
+/// like any message heard now, except by a session that got it from the archive already
+/// (then the archive's new copy of it goes back out).
+#[allow(clippy::too_many_arguments)]
+fn release_missed(
+    account: &BareJid,
+    room: &BareJid,
+    join: &mut Join,
+    shared: &mut Interner,
+    held: Held,
+    now: Millis,
+    seq: u64,
+    (max_messages, max_bytes): (usize, usize),
+    out: &mut Vec<Action>,
+) {
+    let Held {
+        mut stanza,
+        key,
+        mut archive_id,
+    } = held;
+    let archived_before = join.members.values().any(|m| m.has_from_archive(&key));
+    if archived_before {
+        if let Some(id) = archive_id.take() {
+            super::archive::strip_archive_id(&mut stanza, account);
+            out.push(Action::Unarchive {
+                account: account.clone(),
+                id,
+            });
+        }
+    }
+    if muc::is_history_worthy(&stanza) {
+        join.cache.push_history(
+            shared,
+            &stanza,
+            room,
+            now,
+            join.rejoined_at,
+            max_messages,
+            max_bytes,
+        );
+    }
+    join.heard
+        .note(key.clone(), now, archive_id.as_deref(), seq);
+    deliver_to(
+        &stanza,
+        join.members
+            .iter()
+            .filter(|(_, m)| !m.has_from_archive(&key))
+            .map(|(s, _)| s),
+        out,
+    );
 }
 
 /// A join from the account to a room it believes it is in, asking for the missed history.

@@ -91,6 +91,12 @@ impl Heard {
         heard
     }
 
+    /// The memory as a restart finds it: no session joined now had any of it (the input
+    /// counter starts again), whatever counts it was stored with.
+    pub fn restored(self) -> Self {
+        Self::from_stored(self.recent.into(), self.forgotten_at)
+    }
+
     /// The remembered messages, oldest first.
     pub fn messages(&self) -> impl Iterator<Item = &HeardMessage> {
         self.recent.iter()
@@ -216,6 +222,11 @@ pub fn replayed<'a>(
         return None;
     }
     heard.get(&replay_key(stanza, room))
+}
+
+/// A replay key as a number, for the sets that only need to recognise it.
+pub fn key_hash(key: &str) -> u64 {
+    fnv1a(key.as_bytes())
 }
 
 /// FNV-1a, 64 bits: a stable hash (keys are persisted, so not std's randomised one).

@@ -39,6 +39,7 @@ pub mod input;
 pub mod muc;
 pub mod presence;
 pub mod push;
+pub mod rejoin_window;
 pub mod replay;
 mod resync;
 pub mod room;

@@ -12,6 +12,7 @@ use super::heard::Heard;
 use super::local;
 use super::muc::{NS_CLIENT, NS_MUC};
 use super::presence;
+use super::rejoin_window::RejoinWindow;
 use super::time::{self, Millis};
 use super::xml;
 use super::{as_account, occupant_jid, Action, Minimix, Outcome};
@@ -120,7 +121,7 @@ impl Minimix {
             let mut join = Join::new(stored.nick, now, seq);
             join.password = stored.password;
             join.last_seen = stored.last_seen;
-            join.heard = stored.heard;
+            join.heard = stored.heard.restored();
             join.durable = true;
             join.needs_resync = true;
             join.idle_since = Some(now);
@@ -192,19 +193,26 @@ impl Minimix {
 
 /// `<x xmlns=muc>` with the stored password and `<history since=…/>` (or no history at all
 /// when the account never heard from the room). `since` reaches back a little before the
-/// last message heard (see `heard`): the room's replays of what was heard are recognised.
-pub(super) fn resync_payload(join: &Join) -> Element {
+/// last message heard (see `heard`): the room's replays of what was heard are recognised,
+/// and what it replays unheard waits in the join's window (see `rejoin_window`).
+pub(super) fn resync_payload(join: &mut Join) -> Element {
     let mut x = Element::bare("x", NS_MUC);
     let history = match join.last_seen {
-        Some(seen) => xml::element(
-            "history",
-            NS_MUC,
-            &[(
-                "since",
-                &time::format_datetime(join.heard.history_since(seen)),
-            )],
-        ),
-        None => xml::element("history", NS_MUC, &[("maxstanzas", "0")]),
+        Some(seen) => {
+            join.window = RejoinWindow::open();
+            xml::element(
+                "history",
+                NS_MUC,
+                &[(
+                    "since",
+                    &time::format_datetime(join.heard.history_since(seen)),
+                )],
+            )
+        }
+        None => {
+            join.window = RejoinWindow::default();
+            xml::element("history", NS_MUC, &[("maxstanzas", "0")])
+        }
     };
     x.append_child(history);
     if let Some(password) = &join.password {

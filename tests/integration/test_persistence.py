@@ -132,6 +132,57 @@ def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_arc
         srv.cleanup()
 
 
+ARCHIVE_STORAGE = {
+    "internal": "",
+    "sqlite": '  storage = { archive = "sql" }\n  sql = { driver = "SQLite3", database = "archive.sqlite" }',
+}
+
+
+@pytest.mark.parametrize("archive_storage", sorted(ARCHIVE_STORAGE))
+def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed_one(module_dir, room, archive_storage):
+    """alice joins without history just after carol said "just before", and hears "heard"
+    live. After a restart the rejoin asks for history from a little before "heard" (rooms
+    stamp whole seconds), so the room replays "just before" too, which the account never
+    heard and mod_mam stores as it arrives. The room replays it before "heard": it was said
+    before the account joined, not missed. Nobody is handed it, and it is taken back out of
+    the archive (file or SQL store), which keeps the room's order."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True, host_extra={"a.localhost": ARCHIVE_STORAGE[archive_storage]})
+    for user, host in USERS.items():
+        srv.register(user, host, PASSWORD)
+    srv.start()
+    try:
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        phone = client(srv, "alice", "phone")
+        carol.send(groupchat(room, "just before"))
+        carol.expect(lambda e: is_groupchat(e) and body(e) == "just before", what="own reflection")
+        seq = phone.join(room, "Alice", history={"maxstanzas": 0})
+        assert seq.history == [], seq
+        carol.send(groupchat(room, "heard"))
+        phone.expect(lambda e: is_groupchat(e) and body(e) == "heard", what="heard")
+        assert archived_groupchat(phone, room) == ["heard"]
+
+        srv.restart()
+
+        assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        carol.send(groupchat(room, "after"))
+        carol.expect(lambda e: is_groupchat(e) and body(e) == "after", what="own reflection")
+        laptop = client(srv, "alice", "laptop")
+        seq = laptop.join(room, "Alice")
+        assert [body(m) for m in seq.history] == ["heard", "after"], seq
+        assert archived_groupchat(laptop, room) == ["heard", "after"]
+        log = srv.log_text()
+        assert "replayed 1 message(s) from before it joined" in log, srv.log_tail(80)
+        assert "could not take message" not in log, srv.log_tail(80)
+        assert srv.log_errors() == []
+        carol.close()
+        laptop.close()
+    finally:
+        srv.cleanup()
+
+
 def test_module_reload_keeps_rooms_and_sessions_with_no_visible_change(fresh_server, room):
     srv = fresh_server
     carol = client(srv, "carol", "observer")
