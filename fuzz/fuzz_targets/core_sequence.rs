@@ -612,6 +612,12 @@ fn check(outcome: &Outcome, scope: Option<&BareJid>) {
                     assert_eq!(account, a, "persist of another account");
                 }
             }
+            Action::Unarchive { account, id } => {
+                assert!(!id.is_empty(), "unarchive without an id");
+                if let Some(a) = scope {
+                    assert_eq!(account, a, "unarchive in another account's archive");
+                }
+            }
         }
     }
 }
