@@ -2781,3 +2781,106 @@ fn fixed_bug_quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_mess
     ];
     run_with_rooms(config, &ops, Checks::ALL, false);
 }
+
+/// Found by the random search once the rejoin findings were fixed (it was there before): a
+/// remote room answered a join after it had timed out (history: the last message), and then
+/// the session's new join with more history (an older message, then that one again). The
+/// older one went into the buffer after the newer one, and a late session's history had them
+/// out of order. A replay now moves what it put in before a message the buffer already held.
+#[test]
+fn fixed_bug_a_second_join_answer_with_more_history_keeps_the_rooms_order() {
+    let ops = vec![
+        Op::OtherSay { r: 1, o: 1, len: 1 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 3,
+            history: Some(1),
+            show: 0,
+        },
+        Op::OtherSay { r: 1, o: 1, len: 1 },
+        Op::Tick { ms: 125000 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 3,
+            history: None,
+            show: 0,
+        },
+        Op::Flush { n: 2 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 0,
+            history: None,
+            show: 0,
+        },
+    ];
+    run_all(Config::default(), &ops, Checks::ALL);
+}
+
+/// Open, found by the random search this session (ignored; `make proptest` may find it): a
+/// remote room answers a join after it timed out (history: the last message, #2), then the
+/// session's new join with only the older message #1, both stamped in the same second. Nothing
+/// in the second answer places #1 relative to #2 (no replay of a message the buffer holds
+/// follows it), so the buffer keeps #1 after #2 and a late session's history has them out of
+/// order. README, Known issues.
+#[test]
+#[ignore = "open: a second join answer with only older history is buffered after newer history"]
+fn known_bug_a_second_join_answer_with_only_older_history_is_buffered_after_newer() {
+    let config = Config {
+        history_length: 2,
+        history_max_messages: 3,
+        history_max_bytes: 400,
+        max_rooms: 1,
+        max_occupants: 1,
+        max_joins_per_minute: 2,
+        max_pending_iqs: 1,
+        ping_interval_ms: None,
+        max_bookmarks: 1,
+        ..Config::default()
+    };
+    let ops = vec![
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 1,
+            history: Some(1),
+            show: 0,
+        },
+        Op::Tick { ms: 61000 },
+        Op::Tick { ms: 61000 },
+        Op::OtherSay {
+            r: 1,
+            o: 0,
+            len: 40,
+        },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 1,
+            history: None,
+            show: 0,
+        },
+        Op::OtherSay {
+            r: 1,
+            o: 0,
+            len: 40,
+        },
+        Op::Flush { n: 2 },
+        Op::Join {
+            a: 0,
+            s: 0,
+            r: 1,
+            nick: 0,
+            history: None,
+            show: 0,
+        },
+    ];
+    run_with_rooms(config, &ops, Checks::ALL, false);
+}

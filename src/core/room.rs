@@ -96,6 +96,10 @@ pub struct RoomCache {
     /// interleaves with what the history already holds. Reset by each join's self-presence
     /// and subject (the replay comes between them).
     replay_at: Option<usize>,
+    /// The entries the replay in progress put in since it last came to one the history held
+    /// already (`start..end`): the room replays oldest first, so they belong before that next
+    /// one (a room answering a second join of the account with more history than the first).
+    replay_run: Option<(usize, usize)>,
 }
 
 /// Only `to` differs between the accounts receiving one presence or subject.
@@ -134,12 +138,14 @@ impl RoomCache {
     pub fn set_self_presence(&mut self, shared: &mut Interner, presence: &Element) {
         self.self_presence = Some(shared.intern(presence, WITHOUT_TO));
         self.replay_at = None;
+        self.replay_run = None;
     }
 
     /// Records the room's latest subject message.
     pub fn set_subject(&mut self, shared: &mut Interner, subject: &Element) {
         self.subject = Some(shared.intern(subject, WITHOUT_TO));
         self.replay_at = None;
+        self.replay_run = None;
     }
 
     /// Appends a message to the history window, evicting the oldest beyond the limits. Its
@@ -174,7 +180,7 @@ impl RoomCache {
         // (no `<delay/>`; one is added at replay) or from an earlier replay.
         if entry.has_delay() {
             if let Some(kept) = self.kept_at(stanza, &entry, archive_id.is_some()) {
-                self.replay_at = Some(kept + 1);
+                self.replay_found(kept);
                 return;
             }
         }
@@ -242,7 +248,7 @@ impl RoomCache {
                 .position(|h| h.archive_id.as_deref() == Some(id))
         });
         if let Some(kept) = same_archive_id.or_else(|| self.kept_at(stanza, &entry, false)) {
-            self.replay_at = Some(kept + 1);
+            self.replay_found(kept);
             return;
         }
         if !self.replays_refill {
@@ -275,9 +281,40 @@ impl RoomCache {
         let at = self
             .replay_at
             .unwrap_or_else(|| self.before_live_since(rejoined_at));
-        self.replay_at = self
-            .insert(at, entry, max_messages, max_bytes)
-            .map(|i| i + 1);
+        let (fits, before) = (entry.bytes <= max_bytes, self.history.len());
+        let put = self.insert(at, entry, max_messages, max_bytes);
+        let evicted = if fits {
+            (before + 1).saturating_sub(self.history.len())
+        } else {
+            0
+        };
+        let run = self
+            .replay_run
+            .map(|(s, e)| (s.saturating_sub(evicted), e.saturating_sub(evicted)));
+        self.replay_run = match (run, put) {
+            (Some((s, e)), Some(i)) if e == i => Some((s, i + 1)),
+            (_, Some(i)) => Some((i, i + 1)),
+            (run, None) => run,
+        };
+        self.replay_at = put.map(|i| i + 1);
+    }
+
+    /// The replay in progress came to a message the history holds at `kept`: what it put in
+    /// just before, after `kept`, moves before it (the room's order), and the replay goes on
+    /// after it.
+    fn replay_found(&mut self, kept: usize) {
+        if let Some((start, end)) = self.replay_run.take() {
+            if start > kept && end <= self.history.len() {
+                let moved: Vec<HistoryEntry> = self.history.drain(start..end).collect();
+                let n = moved.len();
+                for (i, entry) in moved.into_iter().enumerate() {
+                    self.history.insert(kept + i, entry);
+                }
+                self.replay_at = Some(kept + n + 1);
+                return;
+            }
+        }
+        self.replay_at = Some(kept + 1);
     }
 
     /// Puts an entry at position `at`, evicting the oldest beyond the limits. Returns where
