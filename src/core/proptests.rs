@@ -2522,6 +2522,43 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 1 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("unheard_history_inside_the_rejoin_window_is_not_archived_out_of_order", Config::default(), vec![
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: Some(0), show: 0 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Tick { ms: 6000 },
+            Op::Restart { missed: 0 },
+            Op::Restart { missed: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+        ]),
+        ("quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_message", Config {
+            history_length: 1,
+            history_max_messages: 1,
+            history_max_bytes: 400,
+            max_rooms: 2,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: Some(30_000),
+            ..Config::default()
+        }, vec![
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Bookmark { a: 0, r: 0, autojoin: true, nick: 0 },
+            Op::Retract { a: 0, r: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: Some(0), show: 0 },
+            Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::Forget { r: 0, a: 0 },
+        ]),
+        ("a_second_join_answer_with_more_history_keeps_the_rooms_order", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 1, len: 1 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 3, history: Some(1), show: 0 },
+            Op::OtherSay { r: 1, o: 1, len: 1 },
+            Op::Tick { ms: 125000 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 3, history: None, show: 0 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2706,30 +2743,7 @@ fn fixed_bug_history_after_a_lost_leave_answer_stays_in_order() {
 /// dropped and taken back out of the archive.
 #[test]
 fn fixed_bug_unheard_history_inside_the_rejoin_window_is_not_archived_out_of_order() {
-    let ops = vec![
-        Op::OtherSay { r: 0, o: 0, len: 1 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 0,
-            nick: 0,
-            history: Some(0),
-            show: 0,
-        },
-        Op::OtherSay { r: 0, o: 0, len: 1 },
-        Op::Tick { ms: 6000 },
-        Op::Restart { missed: 0 },
-        Op::Restart { missed: 0 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 0,
-            nick: 0,
-            history: None,
-            show: 0,
-        },
-    ];
-    run_all(Config::default(), &ops, Checks::ALL);
+    run_fixed("unheard_history_inside_the_rejoin_window_is_not_archived_out_of_order");
 }
 
 /// Found by the random search: a quiet rejoin asks for history from 2 s before the last
@@ -2740,46 +2754,7 @@ fn fixed_bug_unheard_history_inside_the_rejoin_window_is_not_archived_out_of_ord
 /// rejoin's history skips it for them (`rejoin_window`).
 #[test]
 fn fixed_bug_quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_message() {
-    let config = Config {
-        history_length: 1,
-        history_max_messages: 1,
-        history_max_bytes: 400,
-        max_rooms: 2,
-        max_occupants: 1,
-        max_joins_per_minute: 2,
-        max_pending_iqs: 1,
-        max_bookmarks: 1,
-        ping_interval_ms: Some(30_000),
-        ..Config::default()
-    };
-    let ops = vec![
-        Op::OtherSay { r: 0, o: 0, len: 1 },
-        Op::Bookmark {
-            a: 0,
-            r: 0,
-            autojoin: true,
-            nick: 0,
-        },
-        Op::Retract { a: 0, r: 0 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 0,
-            nick: 0,
-            history: Some(0),
-            show: 0,
-        },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 0,
-            nick: 0,
-            history: None,
-            show: 0,
-        },
-        Op::Forget { r: 0, a: 0 },
-    ];
-    run_with_rooms(config, &ops, Checks::ALL, false);
+    run_fixed("quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_message");
 }
 
 /// Found by the random search once the rejoin findings were fixed (it was there before): a
@@ -2789,37 +2764,7 @@ fn fixed_bug_quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_mess
 /// out of order. A replay now moves what it put in before a message the buffer already held.
 #[test]
 fn fixed_bug_a_second_join_answer_with_more_history_keeps_the_rooms_order() {
-    let ops = vec![
-        Op::OtherSay { r: 1, o: 1, len: 1 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 3,
-            history: Some(1),
-            show: 0,
-        },
-        Op::OtherSay { r: 1, o: 1, len: 1 },
-        Op::Tick { ms: 125000 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 3,
-            history: None,
-            show: 0,
-        },
-        Op::Flush { n: 2 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 0,
-            history: None,
-            show: 0,
-        },
-    ];
-    run_all(Config::default(), &ops, Checks::ALL);
+    run_fixed("a_second_join_answer_with_more_history_keeps_the_rooms_order");
 }
 
 /// Open, found by the random search this session (ignored; `make proptest` may find it): a
