@@ -34,19 +34,9 @@ pub fn archive_id<'a>(stanza: &'a Element, account: &BareJid) -> Option<&'a str>
 
 /// Removes the account archive's `<stanza-id/>` (the message was taken back out of it).
 pub fn strip_archive_id(stanza: &mut Element, account: &BareJid) {
-    let kept: Vec<minidom::Node> = stanza
-        .take_nodes()
-        .into_iter()
-        .filter(|n| match n {
-            minidom::Node::Element(e) => {
-                !(e.is("stanza-id", NS_SID) && e.attr("by") == Some(account.as_str()))
-            }
-            minidom::Node::Text(_) => true,
-        })
-        .collect();
-    for n in kept {
-        stanza.append_node(n);
-    }
+    xml::remove_children_where(stanza, |e| {
+        e.is("stanza-id", NS_SID) && e.attr("by") == Some(account.as_str())
+    });
 }
 
 impl Minimix {

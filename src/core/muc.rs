@@ -157,19 +157,9 @@ pub fn add_status(stanza: &mut Element, code: StatusCode) {
 pub fn remove_status(stanza: &mut Element, code: StatusCode) {
     if let Some(x) = stanza.get_child_mut("x", NS_MUC_USER) {
         let wanted = code.code().to_string();
-        let kept: Vec<minidom::Node> = x
-            .take_nodes()
-            .into_iter()
-            .filter(|n| match n {
-                minidom::Node::Element(e) => {
-                    !(e.is("status", NS_MUC_USER) && e.attr("code") == Some(wanted.as_str()))
-                }
-                minidom::Node::Text(_) => true,
-            })
-            .collect();
-        for n in kept {
-            x.append_node(n);
-        }
+        xml::remove_children_where(x, |e| {
+            e.is("status", NS_MUC_USER) && e.attr("code") == Some(wanted.as_str())
+        });
     }
 }
 

@@ -515,14 +515,20 @@ fn a_quiet_rejoin_does_not_hand_a_session_again_what_it_got_from_the_archive() {
     let routed = quietly_rejoining(&mut rig);
     assert!(since_asked(&routed) <= SECOND);
     let mut at = Vec::new();
+    let mut at_phone = Vec::new();
     for xml in [
         occupant_presence(ROOM, "Bob", None),
         self_presence(ROOM, "Alice", &[110]),
         replay("old", Some("R0"), SECOND),
         subject(),
     ] {
-        at.extend(bodies_to(&rig.room_says(&xml), &[PHONE, LAPTOP]));
+        let step = rig.room_says(&xml);
+        at.extend(bodies_to(&step, &[PHONE, LAPTOP]));
+        at_phone.extend(step.to(PHONE).into_iter().filter(|s| body_of(s) == "old"));
     }
+    // The archive's new copy went back out: phone's copy does not name it.
+    assert_eq!(at_phone.len(), 1);
+    assert_eq!(super::archive::archive_id(&at_phone[0], &bare(ALICE)), None);
     // Nothing heard in this membership tells where it stands: phone, which never had it,
     // gets it as history; laptop had it from the archive and does not get it twice; the
     // archive keeps one copy.

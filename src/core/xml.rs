@@ -70,6 +70,22 @@ pub fn remove_children(el: &mut Element, name: &str, ns: &str) {
     while el.remove_child(name, ns).is_some() {}
 }
 
+/// Removes every direct child element for which `unwanted` holds; text and the other
+/// children stay, in order.
+pub fn remove_children_where(el: &mut Element, unwanted: impl Fn(&Element) -> bool) {
+    let kept: Vec<minidom::Node> = el
+        .take_nodes()
+        .into_iter()
+        .filter(|n| match n {
+            minidom::Node::Element(e) => !unwanted(e),
+            minidom::Node::Text(_) => true,
+        })
+        .collect();
+    for n in kept {
+        el.append_node(n);
+    }
+}
+
 /// What [`write_compact`] leaves out of the top-level element: the parts that differ between
 /// the accounts receiving the same stanza, so that equal stanzas serialize equally.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
