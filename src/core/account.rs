@@ -57,10 +57,6 @@ impl Member {
             self.from_archive.pop_front();
         }
     }
-
-    pub fn has_from_archive(&self, key: &str) -> bool {
-        self.from_archive.contains(&super::heard::key_hash(key))
-    }
 }
 
 /// How many outgoing message ids per room are remembered to route the room's errors back.

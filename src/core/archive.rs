@@ -73,13 +73,14 @@ impl Minimix {
             .filter_map(|e| e.stanza.element().ok())
             .map(|el| heard::replay_key(&el, room))
             .collect();
-        let mut picked: Vec<ArchivedMessage> = newest_first
+        let mut picked: Vec<(String, ArchivedMessage)> = newest_first
             .into_iter()
             .filter(|m| !buffered.contains(m.id.as_str()))
             .filter(|m| {
                 m.stanza.attr("type") == Some("groupchat") && m.stanza.has_child("body", NS_CLIENT)
             })
-            .filter(|m| seen.insert(heard::replay_key(&m.stanza, room)))
+            .map(|m| (heard::replay_key(&m.stanza, room), m))
+            .filter(|(key, _)| seen.insert(key.clone()))
             .take(limit.min(self.config.history_max_messages))
             .collect();
         picked.reverse();
@@ -91,13 +92,13 @@ impl Minimix {
             .and_then(|a| a.rooms.get_mut(room))
             .and_then(|j| j.members.get_mut(session))
         {
-            for m in &picked {
-                member.got_from_archive(&heard::replay_key(&m.stanza, room));
+            for (key, _) in &picked {
+                member.got_from_archive(key);
             }
         }
         let out = picked
             .into_iter()
-            .map(|m| {
+            .map(|(_, m)| {
                 let mut s = m.stanza;
                 xml::set_attr(&mut s, "to", session.as_str());
                 if !s.has_child("delay", NS_DELAY) {

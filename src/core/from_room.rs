@@ -392,7 +392,9 @@ fn release_missed(
         key,
         mut archive_id,
     } = held;
-    let archived_before = join.members.values().any(|m| m.has_from_archive(&key));
+    let hash = heard::key_hash(&key);
+    let had_it = |m: &super::account::Member| m.from_archive.contains(&hash);
+    let archived_before = join.members.values().any(had_it);
     if archived_before {
         if let Some(id) = archive_id.take() {
             super::archive::strip_archive_id(&mut stanza, account);
@@ -419,7 +421,7 @@ fn release_missed(
         &stanza,
         join.members
             .iter()
-            .filter(|(_, m)| !m.has_from_archive(&key))
+            .filter(|(_, m)| !had_it(m))
             .map(|(s, _)| s),
         out,
     );
