@@ -237,6 +237,17 @@ fn without_the_rooms_stanza_ids_the_replays_are_recognised_by_their_content() {
     restart_loses_nothing_and_repeats_nothing(false);
 }
 
+/// A rig whose account self-pings its rooms every minute (XEP-0410), from `now`.
+fn self_pinging(now: Millis) -> Rig {
+    Rig::new(
+        Config {
+            ping_interval_ms: Some(60_000),
+            ..Config::default()
+        },
+        now,
+    )
+}
+
 /// phone is joined; the room drops the account and the self-ping notices: it rejoins.
 fn quietly_rejoining(rig: &mut Rig) -> Vec<Element> {
     let tick = rig.w.tick(60_000);
@@ -247,13 +258,7 @@ fn quietly_rejoining(rig: &mut Rig) -> Vec<Element> {
 
 #[test]
 fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
-    let mut rig = Rig::new(
-        Config {
-            ping_interval_ms: Some(60_000),
-            ..Config::default()
-        },
-        SECOND - 59_000,
-    );
+    let mut rig = self_pinging(SECOND - 59_000);
     rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
     rig.w.now = SECOND + 200;
     assert_eq!(
@@ -434,13 +439,7 @@ fn a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed_one()
 
 #[test]
 fn what_a_rejoin_cannot_place_yet_waits_for_the_end_of_the_history() {
-    let mut rig = Rig::new(
-        Config {
-            ping_interval_ms: Some(60_000),
-            ..Config::default()
-        },
-        SECOND - 59_000,
-    );
+    let mut rig = self_pinging(SECOND - 59_000);
     rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
     for (at, text, sid) in [(200, "before-1", "R1"), (600, "before-2", "R2")] {
         rig.w.now = SECOND + at;
@@ -469,13 +468,7 @@ fn what_a_rejoin_cannot_place_yet_waits_for_the_end_of_the_history() {
 
 #[test]
 fn a_quiet_rejoin_does_not_hand_a_session_again_what_it_got_from_the_archive() {
-    let mut rig = Rig::new(
-        Config {
-            ping_interval_ms: Some(60_000),
-            ..Config::default()
-        },
-        SECOND + 100,
-    );
+    let mut rig = self_pinging(SECOND + 100);
     // "old" was heard in an earlier membership: it is in the archive only.
     let old = |stamp: bool| {
         let mut m = el(&live("old", Some("R0")));

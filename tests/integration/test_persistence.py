@@ -8,6 +8,8 @@ server, so what the *room* thinks is read from mod_muc's own state
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import pytest
 
 from conftest import PASSWORD, USERS, jid_of
@@ -24,17 +26,25 @@ STORAGE = {
 }
 
 
+@contextmanager
+def private_server(module_dir, **kw):
+    """A server of its own (a test restarts it) with the module and the test users."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, **kw)
+    try:
+        for user, host in USERS.items():
+            srv.register(user, host, PASSWORD)
+        srv.start()
+        assert srv.module_loaded("a.localhost"), srv.log_tail(40)
+        yield srv
+    finally:
+        srv.cleanup()
+
+
 @pytest.fixture(params=sorted(STORAGE))
 def restartable(request, module_dir):
     """A private server with the module whose minimix store uses the given backend."""
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, host_extra={"a.localhost": STORAGE[request.param]})
-
-    for user, host in USERS.items():
-        srv.register(user, host, PASSWORD)
-    srv.start()
-    assert srv.module_loaded("a.localhost"), srv.log_tail(40)
-    yield srv
-    srv.cleanup()
+    with private_server(module_dir, host_extra={"a.localhost": STORAGE[request.param]}) as srv:
+        yield srv
 
 
 def client(srv, user, resource, **kw) -> Client:
@@ -95,16 +105,24 @@ def archived_groupchat(c: Client, room: str) -> list[str]:
     return [body(m) for m in inner if m is not None and m.get("type") == "groupchat" and body(m) is not None]
 
 
+def back_after_restart(srv, room: str):
+    """After a restart: the room still has the account; carol comes back and says "after";
+    alice's laptop joins. Returns carol, laptop and the laptop's join sequence."""
+    assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
+    carol = client(srv, "carol", "observer")
+    carol.join(room, "Carol")
+    carol.send(groupchat(room, "after"))
+    carol.expect(lambda e: is_groupchat(e) and body(e) == "after", what="own reflection")
+    laptop = client(srv, "alice", "laptop")
+    return carol, laptop, laptop.join(room, "Alice")
+
+
 def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_archive(module_dir, room):
     """After a restart the account rejoins the local room asking for history from a little
     before the last message it heard (the room stamps whole seconds); the room's replays of
     what it heard are recognised (muc_mam gives them the room's stanza-id): a later
     session's history and the account's archive have each message once."""
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True)
-    for user, host in USERS.items():
-        srv.register(user, host, PASSWORD)
-    srv.start()
-    try:
+    with private_server(module_dir, mam=True) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
@@ -115,21 +133,13 @@ def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_arc
 
         srv.restart()
 
-        assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
-        carol = client(srv, "carol", "observer")
-        carol.join(room, "Carol")
-        carol.send(groupchat(room, "after"))
-        carol.expect(lambda e: is_groupchat(e) and body(e) == "after", what="own reflection")
-        laptop = client(srv, "alice", "laptop")
-        seq = laptop.join(room, "Alice")
+        carol, laptop, seq = back_after_restart(srv, room)
         expected = ["older", "before-1", "before-2", "after"]
         assert [body(m) for m in seq.history] == expected, seq
         assert archived_groupchat(laptop, room) == expected
         assert srv.log_errors() == []
         carol.close()
         laptop.close()
-    finally:
-        srv.cleanup()
 
 
 ARCHIVE_STORAGE = {
@@ -146,11 +156,7 @@ def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed
     heard and mod_mam stores as it arrives. The room replays it before "heard": it was said
     before the account joined, not missed. Nobody is handed it, and it is taken back out of
     the archive (file or SQL store), which keeps the room's order."""
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True, host_extra={"a.localhost": ARCHIVE_STORAGE[archive_storage]})
-    for user, host in USERS.items():
-        srv.register(user, host, PASSWORD)
-    srv.start()
-    try:
+    with private_server(module_dir, mam=True, host_extra={"a.localhost": ARCHIVE_STORAGE[archive_storage]}) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
@@ -164,13 +170,7 @@ def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed
 
         srv.restart()
 
-        assert srv.occupant_real_jids(room, "Alice") == [ALICE], srv.log_tail(60)
-        carol = client(srv, "carol", "observer")
-        carol.join(room, "Carol")
-        carol.send(groupchat(room, "after"))
-        carol.expect(lambda e: is_groupchat(e) and body(e) == "after", what="own reflection")
-        laptop = client(srv, "alice", "laptop")
-        seq = laptop.join(room, "Alice")
+        carol, laptop, seq = back_after_restart(srv, room)
         assert [body(m) for m in seq.history] == ["heard", "after"], seq
         assert archived_groupchat(laptop, room) == ["heard", "after"]
         log = srv.log_text()
@@ -179,8 +179,6 @@ def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed
         assert srv.log_errors() == []
         carol.close()
         laptop.close()
-    finally:
-        srv.cleanup()
 
 
 def test_module_reload_keeps_rooms_and_sessions_with_no_visible_change(fresh_server, room):
