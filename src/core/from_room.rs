@@ -415,8 +415,7 @@ fn release_missed(
             max_bytes,
         );
     }
-    join.heard
-        .note(key.clone(), now, archive_id.as_deref(), seq);
+    join.heard.note(key, now, archive_id.as_deref(), seq);
     deliver_to(
         &stanza,
         join.members
