@@ -281,17 +281,8 @@ impl RoomCache {
         let at = self
             .replay_at
             .unwrap_or_else(|| self.before_live_since(rejoined_at));
-        let (fits, before) = (entry.bytes <= max_bytes, self.history.len());
         let put = self.insert(at, entry, max_messages, max_bytes);
-        let evicted = if fits {
-            (before + 1).saturating_sub(self.history.len())
-        } else {
-            0
-        };
-        let run = self
-            .replay_run
-            .map(|(s, e)| (s.saturating_sub(evicted), e.saturating_sub(evicted)));
-        self.replay_run = match (run, put) {
+        self.replay_run = match (self.replay_run, put) {
             (Some((s, e)), Some(i)) if e == i => Some((s, i + 1)),
             (_, Some(i)) => Some((i, i + 1)),
             (run, None) => run,
@@ -342,6 +333,10 @@ impl RoomCache {
                 None => break,
             }
         }
+        // The replay's run moves down with what was evicted before it.
+        self.replay_run = self
+            .replay_run
+            .map(|(s, e)| (s.saturating_sub(evicted), e.saturating_sub(evicted)));
         at.checked_sub(evicted)
     }
 
@@ -501,5 +496,48 @@ mod tests {
         assert!(cache.set_occupant(&mut shared, "x", &p, 1));
         assert!(!cache.set_occupant(&mut shared, "y", &p, 1));
         assert!(cache.set_occupant(&mut shared, "x", &p, 1));
+    }
+
+    /// A second answer replays an older message, then one the buffer holds: the older one
+    /// goes before it, also when the limit evicts the oldest meanwhile.
+    #[test]
+    fn a_replay_puts_what_it_brought_before_a_message_the_buffer_holds() {
+        let room: BareJid = "r@muc.h".parse().unwrap();
+        let msg = |n: u32| {
+            el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'>\
+                 <body>m{n}</body><delay xmlns='urn:xmpp:delay' stamp='2026-01-01T00:00:00Z'/></message>"))
+        };
+        let bodies = |c: &RoomCache| -> Vec<String> {
+            c.history
+                .iter()
+                .map(|h| {
+                    h.stanza
+                        .element()
+                        .unwrap()
+                        .get_child("body", "jabber:client")
+                        .unwrap()
+                        .text()
+                })
+                .collect()
+        };
+        for max in [10, 3] {
+            let mut shared = Interner::default();
+            let mut cache = RoomCache::default();
+            // First answer: m0, then m3.
+            for n in [0, 3] {
+                cache.push_history(&mut shared, &msg(n), &room, 1_000, None, max, 10_000);
+            }
+            cache.set_subject(&mut shared, &msg(9));
+            // Second answer: m1 and m2 (new), then m3 again.
+            for n in [1, 2, 3] {
+                cache.push_history(&mut shared, &msg(n), &room, 2_000, None, max, 10_000);
+            }
+            let expected: Vec<String> = ["m0", "m1", "m2", "m3"]
+                .iter()
+                .skip(4 - max.min(4))
+                .map(|s| s.to_string())
+                .collect();
+            assert_eq!(bodies(&cache), expected, "limit {max}");
+        }
     }
 }
