@@ -223,14 +223,21 @@ end
 -- Older history for a late session, from the account's own archive (mod_mam's store).
 local archive_store_name = module:get_option_string("archive_store", "archive");
 local archive;
+-- mod_mam's store, opened once; nil while mod_mam is not loaded on this host.
+local function mam_archive()
+	if not prosody.hosts[module.host].modules.mam then return nil; end
+	archive = archive or module:open_store(archive_store_name, "archive");
+	return archive;
+end
+
 local apply;
 local function fetch_history(session_jid, room, before, since, limit)
 	local results = {};
-	if prosody.hosts[module.host].modules.mam then
-		archive = archive or module:open_store(archive_store_name, "archive");
+	local store = mam_archive();
+	if store then
 		local username = jid_split(session_jid);
 		-- A few more than asked: the core drops those the buffer replays too.
-		local data = archive:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
+		local data = store:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
 		for id, item, when in data or function () end do
 			results[#results + 1] = { id, item, when };
 		end
@@ -243,9 +250,10 @@ end
 -- replay of one from before the account joined, or a second copy): taken back out by its id.
 local function unarchive(account, id)
 	local username, host = jid_split(account);
-	if host ~= module.host or not username or not prosody.hosts[module.host].modules.mam then return; end
-	archive = archive or module:open_store(archive_store_name, "archive");
-	local ok, err = archive:delete(username, { key = id });
+	if host ~= module.host or not username then return; end
+	local store = mam_archive();
+	if not store then return; end
+	local ok, err = store:delete(username, { key = id });
 	if not ok then
 		module:log("warn", "could not take message %s back out of the archive of %s: %s", id, account, tostring(err));
 	end
