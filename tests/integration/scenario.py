@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import time
 
-from xmpp_client import Client, from_room, is_presence, is_stanza, subject_text, subject_change, summarize
+import xml.etree.ElementTree as ET
+
+from xmpp_client import Client, body, from_room, is_presence, is_stanza, q, subject_text, subject_change, summarize, to_xml
 
 
 def traffic(room: str, *clients: Client, quiet: float = 0.5, timeout: float = 15) -> list[list]:
@@ -81,3 +83,38 @@ def assert_remote_occupant(pair, room: str, nick: str = "Alice", *, account: str
 def assert_no_remote_occupant(pair, room: str, nick: str = "Alice") -> None:
     jids = pair.remote.occupant_real_jids(room, nick)
     assert not jids, f"remote room {room} still lists {jids} behind {nick}"
+
+
+NS_MAM = "urn:xmpp:mam:2"
+NS_FORWARD = "urn:xmpp:forward:0"
+
+
+def archived_groupchat(c: Client, room: str, timeout: float = 10) -> list[ET.Element]:
+    """The groupchat messages from ``room`` in the client's own archive, in order: a MAM
+    query to the account asking for everything with that room, ``include-groupchat`` on
+    (the room's subject is archived too)."""
+    form = (
+        f"<x xmlns='jabber:x:data' type='submit'>"
+        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
+        f"<field var='with'><value>{room}</value></field>"
+        f"<field var='include-groupchat'><value>true</value></field></x>"
+    )
+    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set", timeout=timeout)
+    assert result.get("type") == "result", to_xml(result)
+    found = c.drain(pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
+    inner = [m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message")) for m in found]
+    return [m for m in inner if m is not None and m.get("type") == "groupchat"]
+
+
+def archived_bodies(c: Client, room: str) -> list[str]:
+    """The bodies of :func:`archived_groupchat` (the subject has none)."""
+    return [body(m) for m in archived_groupchat(c, room) if body(m) is not None]
+
+
+def wait_for(predicate, timeout: float, what: str) -> None:
+    """Polls ``predicate`` until it holds, failing after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.1)

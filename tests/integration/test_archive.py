@@ -10,13 +10,11 @@ import pytest
 
 from conftest import PASSWORD, USERS, jid_of
 from prosody_server import ProsodyServer
+from scenario import archived_groupchat
 from xmpp_client import Client, body, groupchat, is_groupchat, q, summarize
 
 ALICE = jid_of("alice")
-NS_MAM = "urn:xmpp:mam:2"
 NS_SID = "urn:xmpp:sid:0"
-NS_FORWARD = "urn:xmpp:forward:0"
-QUIET = 0.7
 
 
 @pytest.fixture(scope="module")
@@ -33,25 +31,6 @@ def mam_server(module_dir):
 def client(srv, user, resource) -> Client:
     return Client(srv.c2s_port, jid_of(user), PASSWORD, resource)
 
-
-def archived_groupchat(c: Client, room: str) -> list[ET.Element]:
-    """The groupchat messages from ``room`` in the client's own archive (a MAM query to the
-    account, asking for everything with that room, groupchat included)."""
-    form = (
-        f"<x xmlns='jabber:x:data' type='submit'>"
-        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
-        f"<field var='with'><value>{room}</value></field>"
-        f"<field var='include-groupchat'><value>true</value></field></x>"
-    )
-    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set")
-    assert result.get("type") == "result", ET.tostring(result)
-    found = c.collect(QUIET, pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
-    messages = []
-    for m in found:
-        inner = m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message"))
-        if inner is not None and inner.get("type") == "groupchat":
-            messages.append(inner)
-    return messages
 
 
 def own_stanza_id(el: ET.Element) -> str | None:

@@ -14,7 +14,8 @@ import pytest
 
 from conftest import PASSWORD, USERS, jid_of
 from prosody_server import ProsodyServer
-from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, q, status_codes, summarize
+from scenario import archived_bodies
+from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, status_codes, summarize
 
 ALICE = jid_of("alice")
 QUIET = 0.7
@@ -86,23 +87,7 @@ def test_account_stays_in_its_room_across_a_restart_and_the_first_message_does_n
     laptop.close()
 
 
-NS_MAM = "urn:xmpp:mam:2"
-NS_FORWARD = "urn:xmpp:forward:0"
 
-
-def archived_groupchat(c: Client, room: str) -> list[str]:
-    """The bodies of the groupchat from ``room`` in the client's own archive, in order."""
-    form = (
-        f"<x xmlns='jabber:x:data' type='submit'>"
-        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
-        f"<field var='with'><value>{room}</value></field>"
-        f"<field var='include-groupchat'><value>true</value></field></x>"
-    )
-    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set")
-    assert result.get("type") == "result", summarize([result])
-    found = c.drain(pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
-    inner = [m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message")) for m in found]
-    return [body(m) for m in inner if m is not None and m.get("type") == "groupchat" and body(m) is not None]
 
 
 def back_after_restart(srv, room: str):
@@ -136,7 +121,7 @@ def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_arc
         carol, laptop, seq = back_after_restart(srv, room)
         expected = ["older", "before-1", "before-2", "after"]
         assert [body(m) for m in seq.history] == expected, seq
-        assert archived_groupchat(laptop, room) == expected
+        assert archived_bodies(laptop, room) == expected
         assert srv.log_errors() == []
         carol.close()
         laptop.close()
@@ -166,13 +151,13 @@ def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed
         assert seq.history == [], seq
         carol.send(groupchat(room, "heard"))
         phone.expect(lambda e: is_groupchat(e) and body(e) == "heard", what="heard")
-        assert archived_groupchat(phone, room) == ["heard"]
+        assert archived_bodies(phone, room) == ["heard"]
 
         srv.restart()
 
         carol, laptop, seq = back_after_restart(srv, room)
         assert [body(m) for m in seq.history] == ["heard", "after"], seq
-        assert archived_groupchat(laptop, room) == ["heard", "after"]
+        assert archived_bodies(laptop, room) == ["heard", "after"]
         log = srv.log_text()
         assert "replayed 1 message(s) from before it joined" in log, srv.log_tail(80)
         assert "could not take message" not in log, srv.log_tail(80)

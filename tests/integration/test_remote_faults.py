@@ -56,6 +56,7 @@ QUIET = 0.5  # seconds without traffic that count as "nothing more is coming"
 traffic = functools.partial(scenario.traffic, quiet=QUIET)
 presences_from = scenario.presences_from
 assert_nothing = scenario.assert_nothing
+wait_for = scenario.wait_for
 remote_owned_room = scenario.remote_owned_room
 joined = functools.partial(scenario.remote_joined, timeout=10)
 
@@ -97,13 +98,6 @@ def everything(client: Client, quiet: float = QUIET) -> list:
 def module_rooms(pair: S2SPair) -> str:
     return pair.local.shell(f"minimix:rooms('{ALICE}')")
 
-
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
 def error_of(el):

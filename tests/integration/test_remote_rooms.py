@@ -55,6 +55,8 @@ NS_MUC_ADMIN = "http://jabber.org/protocol/muc#admin"
 traffic = functools.partial(scenario.traffic, quiet=QUIET)
 presences_from = scenario.presences_from
 assert_nothing = scenario.assert_nothing
+wait_for = scenario.wait_for
+archived_bodies = scenario.archived_bodies
 remote_owned_room = scenario.remote_owned_room
 joined = scenario.remote_joined
 assert_account_is_the_occupant = functools.partial(scenario.assert_remote_occupant, account=ALICE)
@@ -100,37 +102,8 @@ def configure(owner: Client, room: str, fields: dict) -> None:
     assert reply.get("type") == "result", summarize([reply])
 
 
-def wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.1)
 
 
-NS_MAM = "urn:xmpp:mam:2"
-NS_FORWARD = "urn:xmpp:forward:0"
-
-
-def archived_groupchat(c: Client, room: str) -> list[str]:
-    """The bodies of the groupchat messages from ``room`` in the client's own archive, in
-    order: a MAM query to the account with ``include-groupchat`` (the room's subject, also
-    archived, has no body)."""
-    form = (
-        f"<x xmlns='jabber:x:data' type='submit'>"
-        f"<field var='FORM_TYPE' type='hidden'><value>{NS_MAM}</value></field>"
-        f"<field var='with'><value>{room}</value></field>"
-        f"<field var='include-groupchat'><value>true</value></field></x>"
-    )
-    result = c.iq(f"<query xmlns='{NS_MAM}' queryid='q1'>{form}</query>", type="set", timeout=10)
-    assert result.get("type") == "result", to_xml(result)
-    found = c.drain(pred=lambda e: e.find(q(NS_MAM, "result")) is not None)
-    bodies = []
-    for m in found:
-        inner = m.find(q(NS_MAM, "result")).find(q(NS_FORWARD, "forwarded")).find(q("jabber:client", "message"))
-        if inner is not None and inner.get("type") == "groupchat" and body(inner) is not None:
-            bodies.append(body(inner))
-    return bodies
 
 
 def at_the_start_of_a_second() -> None:
@@ -584,11 +557,11 @@ def test_a_local_restart_loses_nothing_sent_in_the_last_heard_second_and_repeats
         # The scenario did happen: missed-1 was stamped in before-2's second.
         stamps = {body(h): stamp_second(h) for h in join.history}
         assert same_second and stamps["missed-1"] == stamps["before-2"], (same_second, stamps)
-        assert archived_groupchat(laptop, room) == expected
+        assert archived_bodies(laptop, room) == expected
         frank.send(groupchat(room, "after"))
         got = [body(e) for e in traffic(room, laptop)[0] if is_groupchat(e, room)]
         assert got == ["after"], got
-        assert archived_groupchat(laptop, room) == expected + ["after"]
+        assert archived_bodies(laptop, room) == expected + ["after"]
         assert pair.log_errors() == []
     finally:
         pair.cleanup()
@@ -631,7 +604,7 @@ def test_a_quiet_rejoin_after_the_remote_restarts_repeats_nothing_to_joined_sess
         join = desk.join(room, "Alice", timeout=10)
         expected = ["before-1", "before-2", "while-out", "after"]
         assert [body(h) for h in join.history] == expected, join
-        assert archived_groupchat(desk, room) == expected
+        assert archived_bodies(desk, room) == expected
         assert pair.log_errors() == []
     finally:
         pair.cleanup()
