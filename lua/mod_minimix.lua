@@ -231,13 +231,21 @@ local function mam_archive()
 end
 
 local apply;
-local function fetch_history(session_jid, room, before, since, limit)
+local function fetch_history(session_jid, room, before_id, before, since, limit)
 	local results = {};
 	local store = mam_archive();
 	if store then
 		local username = jid_split(session_jid);
-		-- A few more than asked: the core drops those the buffer replays too.
-		local data = store:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
+		-- A few more than asked: the core drops those the buffer replays too. What was
+		-- archived before the oldest buffered message (by its id: several can share a
+		-- second); by time when it has none or the archive no longer holds it.
+		local data;
+		if before_id then
+			data = store:find(username, { with = room; before = before_id; start = since; limit = limit + 5; reverse = true });
+		end
+		if not data then
+			data = store:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
+		end
 		for id, item, when in data or function () end do
 			results[#results + 1] = { id, item, when };
 		end
@@ -293,7 +301,7 @@ function apply(actions, input)
 		elseif kind == "unarchive" then
 			unarchive(to, action[3]);
 		elseif kind == "fetch_history" then
-			fetch_history(to, action[4], action[5], action[6], action[7]);
+			fetch_history(to, action[4], action[3], action[5], action[6], action[7]);
 		else
 			local session = full_sessions[to];
 			if not session then

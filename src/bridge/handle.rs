@@ -260,12 +260,14 @@ impl MinimixHandle {
                     Action::FetchHistory {
                         to,
                         room,
+                        before_id,
                         before,
                         since,
                         limit,
                     } => {
                         entry.raw_set(1, "fetch_history")?;
                         entry.raw_set(2, to.as_str())?;
+                        entry.raw_set(3, before_id)?;
                         entry.raw_set(4, room.as_str())?;
                         entry.raw_set(5, before.map(|ms| (ms / 1000) as f64))?;
                         entry.raw_set(6, since.map(|ms| (ms / 1000) as f64))?;

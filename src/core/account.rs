@@ -189,6 +189,12 @@ pub struct Join {
     /// The join timed out and its sessions were told so; if the room lets the account in
     /// after all, it leaves again (unless a session joined meanwhile).
     pub unwanted: bool,
+    /// The room is answering a presence the core no longer waits for (sent before a leave,
+    /// or a join it gave up on): the history that may follow is that answer's, not the
+    /// account's. It is dropped (and not archived); the answer to the current join brings the
+    /// room's history again, in order. Ends with the subject, a live message or the current
+    /// answer.
+    pub stale_answer: bool,
 }
 
 impl Join {
@@ -217,6 +223,7 @@ impl Join {
             ping_id: None,
             resync: None,
             unwanted: false,
+            stale_answer: false,
         }
     }
 

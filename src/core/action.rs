@@ -37,12 +37,15 @@ pub enum Action {
     /// Route this stanza from the account (`module:send`); its `from` is the account's bare JID.
     Route { stanza: Element },
     /// Ask the account's archive (mod_mam) for up to `limit` groupchat messages from `room`
-    /// sent before `before` (and not before `since`), and hand them, newest first, to
-    /// `Minimix::archived_history` for session `to`; its deliveries go right here, between
-    /// the replayed presences and the buffered history.
+    /// archived before the message `before_id` (the oldest the buffer replays), else when
+    /// that id is not given or not found, sent before `before`; and not before `since`. Hand
+    /// them, newest first, to `Minimix::archived_history` for session `to`; its deliveries go
+    /// right here, between the replayed presences and the buffered history. (By id, because
+    /// messages arriving in the same second cannot be told apart by time.)
     FetchHistory {
         to: FullJid,
         room: BareJid,
+        before_id: Option<String>,
         before: Option<Millis>,
         since: Option<Millis>,
         limit: usize,

@@ -198,6 +198,11 @@ impl Minimix {
                     // the occupants that arrived so far now, and the rest as it arrives.
                     join.idle_since = None;
                     join.unwanted = false;
+                    // A session that was joined and joins again during a quiet rejoin expects a
+                    // whole answer, not just what changed.
+                    if let Some(resync) = join.resync.as_mut() {
+                        resync.sessions.remove(&session);
+                    }
                     join.members.insert(session.clone(), member);
                     out.extend(replay::occupants_for(&join.cache, &session));
                 }
@@ -209,7 +214,9 @@ impl Minimix {
                     join.unwanted = false;
                     join.members.insert(session, member);
                     join.shown = Some(payload);
-                    join.cache = Default::default();
+                    // The cache and heard memory stay until the room answers the leave (a new
+                    // membership then starts afresh): should the room never get the leave, the
+                    // membership goes on, and so does what the account knows of it.
                     join.window = Default::default();
                     let mut routed = as_account(&stanza, &account);
                     let evicted = join.send_presence(&mut routed);

@@ -130,18 +130,35 @@ impl Minimix {
         let mut out = Vec::new();
         match muc::stanza_type(&stanza) {
             Some("groupchat") => {
+                // The membership the account is leaving: sessions that joined since wait for
+                // the next one, whose history brings what they should see (the cache and heard
+                // memory start afresh with it). Should the room never get the leave, the join's
+                // answer replays what was heard meanwhile, and they get it then.
+                let leaving = join.leave_in_flight();
+                if join.stale_answer {
+                    if stale_history(&stanza) {
+                        log::debug!(
+                            "{room}: dropping history of an answer {account} no longer waits for"
+                        );
+                        return Outcome::handled(out);
+                    }
+                    join.stale_answer = false;
+                }
                 join.last_seen = Some(now);
                 let limits = (max_messages, max_bytes);
                 if muc::is_subject_message(&stanza) {
                     // The subject ends a join sequence, and with it a rejoin's history: what
-                    // the rejoin held back was missed.
-                    for held in join.window.missed(true) {
-                        release_missed(
-                            &account, &room, join, shared, held, now, seq, limits, &mut out,
-                        );
+                    // the rejoin held back was missed. Before the join's self-presence, it is
+                    // a live change in a room that still has the account: the answer is to come.
+                    if !matches!(join.phase, Phase::Joining { .. }) {
+                        for held in join.window.missed(true) {
+                            release_missed(
+                                &account, &room, join, shared, held, now, seq, limits, &mut out,
+                            );
+                        }
+                        join.rejoined_at = None;
+                        join.cache.replays_refill = false;
                     }
-                    join.rejoined_at = None;
-                    join.cache.replays_refill = false;
                     let old = match (&join.resync, &join.cache.subject) {
                         (Some(_), Some(old)) => old.element().ok(),
                         _ => None,
@@ -183,7 +200,8 @@ impl Minimix {
                                     .map(str::to_owned),
                                 stanza,
                             };
-                            if let Some(oldest) = join.window.hold(held, max_messages) {
+                            let most = max_messages.max(heard::HEARD_KEPT);
+                            if let Some(oldest) = join.window.hold(held, most) {
                                 release_missed(
                                     &account, &room, join, shared, oldest, now, seq, limits,
                                     &mut out,
@@ -217,17 +235,23 @@ impl Minimix {
                         }
                     }
                     if let Some(heard) = replay {
-                        resync::replayed(join, heard.heard_seq, &mut out);
-                        join.heard.delivered(&heard.key, seq);
+                        if !leaving {
+                            resync::replayed(join, heard.heard_seq, &mut out);
+                            join.heard.delivered(&heard.key, seq);
+                        }
                         return Outcome::handled(out);
                     }
                     if heard::may_be_replayed(&stanza) {
                         let key = heard::replay_key(&stanza, &room);
                         let archive_id = super::archive::archive_id(&stanza, &account);
-                        join.heard.note(key, now, archive_id, seq);
+                        // While leaving, no session joined now gets it (counter 0).
+                        join.heard
+                            .note(key, now, archive_id, if leaving { 0 } else { seq });
                     }
                 }
-                fork_to_members(join, &mut out);
+                if !leaving {
+                    fork_to_members(join, &mut out);
+                }
             }
             Some("error") => {
                 // An error about something a session sent through the account goes back to that
@@ -572,8 +596,10 @@ fn on_self_presence(
         // About something sent before a leave still in flight: the account is on its way out
         // (and any join after that leave waits for its own answer).
         log::debug!("{}: self-presence from before a leave", about.room);
+        join.stale_answer = true;
         return;
     }
+    join.stale_answer = false;
     if join.unwanted {
         // A join that timed out got through after all, and no session joined meanwhile: the
         // account leaves again.
@@ -721,8 +747,13 @@ fn on_self_unavailable(
                     fx.end(about, join, out);
                     fx.left_for_good = done.for_good;
                 } else {
-                    // A join sent after that leave is next: the room sends everything afresh.
+                    // A join sent after that leave is next: a new membership, and the room
+                    // sends everything afresh. What the account heard in the old one is not
+                    // a replay to recognise: the new join's history is news to its sessions,
+                    // and is buffered and archived in the room's order.
                     join.cache = Default::default();
+                    join.heard = Default::default();
+                    join.last_seen = None;
                 }
                 return;
             }
@@ -750,4 +781,10 @@ fn on_self_unavailable(
     }
     fx.end(about, join, out);
     fx.left_for_good = true;
+}
+
+/// Whether a groupchat message is history (delayed, not the subject that ends a join answer):
+/// while a stale answer is in progress, that is the answer's (see `Join::stale_answer`).
+pub(super) fn stale_history(stanza: &Element) -> bool {
+    stanza.has_child("delay", muc::NS_DELAY) && !muc::is_subject_message(stanza)
 }

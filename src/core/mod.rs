@@ -234,8 +234,10 @@ impl Minimix {
             return false;
         }
         let room = from.to_bare();
-        self.join(account, &room)
-            .is_none_or(|j| heard::replayed(&j.heard, message, &room).is_none())
+        self.join(account, &room).is_none_or(|j| {
+            !(j.stale_answer && from_room::stale_history(message))
+                && heard::replayed(&j.heard, message, &room).is_none()
+        })
     }
 
     /// The host's shared cached stanzas (for statistics and memory figures).

@@ -25,7 +25,9 @@
 //! - from a room the account is in (or joining), groupchat, errors, occupant presences and
 //!   private messages (while a session is joined) are claimed (`Verdict::Handled`);
 //! - a late joiner's history (buffer and archive) honours `maxstanzas` /
-//!   `minimix_history_length` / `minimix_history_max_messages`, oldest first, no duplicates;
+//!   `minimix_history_length` / `minimix_history_max_messages`, oldest first, no duplicates,
+//!   and skips no message the account took in live in its current membership that is newer
+//!   than the oldest it gets (evicted ones come from the archive);
 //! - after every event the state is consistent: members and pending iqs belong to open sessions
 //!   of the right account, the client views and the core's members agree, no empty `Account`
 //!   is left behind, caches are within `history_max_messages` / `history_max_bytes` /
@@ -906,6 +908,10 @@ struct Sim {
     /// The room messages (order numbers) archived for each account and room since the
     /// account's current membership of the room began.
     archived_orders: BTreeMap<(usize, usize), BTreeSet<u64>>,
+    /// The live room messages (order numbers) each account's cache of a room took in as they
+    /// arrived, since its current membership began: a late joiner's history must not skip
+    /// one that is newer than the oldest it gets (evicted ones come from the archive).
+    buffered_live: BTreeMap<(usize, usize), BTreeSet<u64>>,
     /// Everything delivered to sessions since the current top-level event began.
     delivered: Vec<(FullJid, Element)>,
     /// How often each interesting path was taken (see `coverage_of_the_generated_traffic`).
@@ -936,6 +942,7 @@ impl Sim {
             stats: BTreeMap::new(),
             archive: BTreeMap::new(),
             archived_orders: BTreeMap::new(),
+            buffered_live: BTreeMap::new(),
             delivered: Vec::new(),
         }
     }
@@ -987,6 +994,19 @@ impl Sim {
     /// Feeds what a room sent to accounts; checks live groupchat delivery.
     fn room_sends(&mut self, r: usize, out: Out) {
         for (a, stanza) in out {
+            if std::env::var_os("MINIMIX_PROPTEST_TRACE").is_some() {
+                eprintln!("  ROOM {r} -> {a}: {}", String::from(&stanza));
+            }
+            // The room ends the account's membership (its leave answered, or removed): a
+            // later join is a new membership, whose history may be archived again.
+            if stanza.name() == "presence"
+                && stanza.attr("type") == Some("unavailable")
+                && muc::has_status(&stanza, StatusCode::SelfPresence)
+                && !muc::has_status(&stanza, StatusCode::NickChanged)
+            {
+                self.archived_orders.remove(&(a, r));
+                self.buffered_live.remove(&(a, r));
+            }
             let live = order_of(&stanza).filter(|_| !stanza.has_child("delay", NS_DELAY));
             // Sessions the account's own leave took out (bookmark autojoin cleared) are not
             // expected to get anything more: the room's self-unavailable is on its way.
@@ -1004,6 +1024,19 @@ impl Sim {
                 })
                 .collect();
             let got = self.room_send(r, a, stanza);
+            if let Some(n) = live {
+                let buffered =
+                    self.mm
+                        .join(&account_jid(a), &room_jid(r))
+                        .is_some_and(|j| {
+                            j.cache.history.iter().any(|h| {
+                                h.stanza.element().ok().and_then(|e| order_of(&e)) == Some(n)
+                            })
+                        });
+                if buffered {
+                    self.buffered_live.entry((a, r)).or_default().insert(n);
+                }
+            }
             if let Some(n) = live {
                 if !expected.is_empty() {
                     self.count("live groupchat checked for joined sessions");
@@ -1219,6 +1252,7 @@ impl Sim {
                 Action::FetchHistory {
                     to,
                     room,
+                    before_id,
                     before,
                     since,
                     limit,
@@ -1236,13 +1270,22 @@ impl Sim {
                     );
                     let r = room_index(room).expect("history of a known room");
                     self.count("older history fetched from the archive");
-                    let found: Vec<ArchivedMessage> = self
-                        .archive
-                        .get(&(a, r))
-                        .into_iter()
-                        .flatten()
+                    // mod_mam's stores: before the message with that id, else (no id, or
+                    // not found) archived at or before the whole second the shim passes.
+                    let archived = self.archive.get(&(a, r)).cloned().unwrap_or_default();
+                    let boundary = before_id
+                        .as_ref()
+                        .and_then(|id| archived.iter().position(|m| &m.id == id));
+                    let end = before.map(|b| b / 1000 * 1000);
+                    let found: Vec<ArchivedMessage> = archived
+                        .iter()
+                        .enumerate()
                         .rev()
-                        .filter(|m| before.is_none_or(|b| m.when < b))
+                        .filter(|(i, m)| match boundary {
+                            Some(at) => *i < at,
+                            None => end.is_none_or(|e| m.when <= e),
+                        })
+                        .map(|(_, m)| m)
                         .filter(|m| since.is_none_or(|t| m.when >= t))
                         .take(limit + 5)
                         .cloned()
@@ -1528,6 +1571,11 @@ impl Sim {
             }
         }
         self.now += 1_000;
+        // The history buffer is memory: without the archive to fall back on, what a late
+        // session gets after a restart is what the rejoins' history brought back.
+        if !self.config.history_from_archive {
+            self.buffered_live.clear();
+        }
         self.mm = Minimix::new(self.config.clone()).expect("valid config");
         for (a, rooms) in stored.into_iter().enumerate() {
             if !rooms.is_empty() {
@@ -1611,6 +1659,21 @@ impl Sim {
                     assert!(
                         replayed.windows(2).all(|w| w[0] < w[1]),
                         "history out of order: {replayed:?}"
+                    );
+                    // Nothing the account took in live is skipped: the history is the newest
+                    // part of what the account has, with no gap.
+                    let live = self.buffered_live.get(&(a, r)).cloned().unwrap_or_default();
+                    let oldest = replayed.first().copied();
+                    let skipped: Vec<u64> = live
+                        .iter()
+                        .copied()
+                        .filter(|n| oldest.is_none_or(|o| *n > o) && !replayed.contains(n))
+                        .filter(|_| limit.0 > 0)
+                        .collect();
+                    assert!(
+                        skipped.is_empty() || refused,
+                        "history {replayed:?} skips {skipped:?}, heard live (asked for {})",
+                        limit.0
                     );
                 }
             }
@@ -1979,6 +2042,8 @@ impl Sim {
         // A membership that ended: a later one may archive the room's history again.
         let mm = &self.mm;
         self.archived_orders
+            .retain(|(a, r), _| mm.join(&account_jid(*a), &room_jid(*r)).is_some());
+        self.buffered_live
             .retain(|(a, r), _| mm.join(&account_jid(*a), &room_jid(*r)).is_some());
         let c = &self.config;
         let poll = self.mm.poll_timeout();
@@ -2559,6 +2624,124 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("a_second_join_answer_with_only_older_history_keeps_the_rooms_order", Config {
+            history_length: 2,
+            history_max_messages: 3,
+            history_max_bytes: 400,
+            max_rooms: 1,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            ping_interval_ms: None,
+            max_bookmarks: 1,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 0, s: 0, r: 1, nick: 1, history: Some(1), show: 0 },
+            Op::Tick { ms: 61000 },
+            Op::Tick { ms: 61000 },
+            Op::OtherSay { r: 1, o: 0, len: 40 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 1, history: None, show: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 40 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("history_heard_before_a_crossed_leave_is_lost_for_late_sessions", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: Some(0), show: 0 },
+            Op::Flush { n: 1 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Leave { a: 0, s: 0, r: 1, nick: 0 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("archive_history_skips_a_message_from_the_same_second", Config {
+            history_length: 1,
+            history_max_messages: 2,
+            history_from_archive: true,
+            history_max_bytes: 400,
+            max_rooms: 1,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: None,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Restart { missed: 0 },
+            Op::Tick { ms: 500 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(2), show: 0 },
+        ]),
+        ("lost_leave_empties_the_history_buffer", Config {
+            history_length: 1,
+            history_max_messages: 1,
+            history_from_archive: false,
+            history_max_bytes: 1500,
+            max_rooms: 1,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: None,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 1, s: 1, r: 1, nick: 1, history: None, show: 0 },
+            Op::Flush { n: 1 },
+            Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
+            Op::Lose,
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
+        ("rejoin_window_holding_one_message_releases_older_after_newer", Config {
+            history_length: 1,
+            history_max_messages: 1,
+            history_from_archive: false,
+            history_max_bytes: 1500,
+            max_rooms: 2,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: Some(30_000),
+            ..Config::default()
+        }, vec![
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(0), show: 0 },
+            Op::OtherSay { r: 0, o: 0, len: 1 },
+            Op::Forget { r: 0, a: 1 },
+            Op::Tick { ms: 30000 },
+            Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
+        ]),
+        ("join_again_during_a_quiet_rejoin_is_never_answered", Config {
+            history_length: 1,
+            history_max_messages: 1,
+            history_from_archive: false,
+            history_max_bytes: 400,
+            max_rooms: 1,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: Some(30_000),
+            ..Config::default()
+        }, vec![
+            Op::Leave { a: 0, s: 0, r: 0, nick: 0 },
+            Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 1 },
+            Op::Forget { r: 1, a: 0 },
+            Op::Tick { ms: 125000 },
+            Op::Flush { n: 1 },
+            Op::Flush { n: 1 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -2767,65 +2950,52 @@ fn fixed_bug_a_second_join_answer_with_more_history_keeps_the_rooms_order() {
     run_fixed("a_second_join_answer_with_more_history_keeps_the_rooms_order");
 }
 
-/// Open, found by the random search this session (ignored; `make proptest` may find it): a
-/// remote room answers a join after it timed out (history: the last message, #2), then the
-/// session's new join with only the older message #1, both stamped in the same second. Nothing
-/// in the second answer places #1 relative to #2 (no replay of a message the buffer holds
-/// follows it), so the buffer keeps #1 after #2 and a late session's history has them out of
-/// order. README, Known issues.
+/// A remote room answered a join after two timeouts (history: the last message) and then the
+/// session's new join with the older one too, in the same second: the first answer's history
+/// went out, was archived and buffered, and the older message landed after it. A self-presence
+/// the core no longer waits for now marks what follows as that answer's: its history is
+/// dropped and not archived, and the current answer brings it all again, in order.
 #[test]
-#[ignore = "open: a second join answer with only older history is buffered after newer history"]
-fn known_bug_a_second_join_answer_with_only_older_history_is_buffered_after_newer() {
-    let config = Config {
-        history_length: 2,
-        history_max_messages: 3,
-        history_max_bytes: 400,
-        max_rooms: 1,
-        max_occupants: 1,
-        max_joins_per_minute: 2,
-        max_pending_iqs: 1,
-        ping_interval_ms: None,
-        max_bookmarks: 1,
-        ..Config::default()
-    };
-    let ops = vec![
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 1,
-            history: Some(1),
-            show: 0,
-        },
-        Op::Tick { ms: 61000 },
-        Op::Tick { ms: 61000 },
-        Op::OtherSay {
-            r: 1,
-            o: 0,
-            len: 40,
-        },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 1,
-            history: None,
-            show: 0,
-        },
-        Op::OtherSay {
-            r: 1,
-            o: 0,
-            len: 40,
-        },
-        Op::Flush { n: 2 },
-        Op::Join {
-            a: 0,
-            s: 0,
-            r: 1,
-            nick: 0,
-            history: None,
-            show: 0,
-        },
-    ];
-    run_with_rooms(config, &ops, Checks::ALL, false);
+fn fixed_bug_a_second_join_answer_with_only_older_history_keeps_the_rooms_order() {
+    run_fixed("a_second_join_answer_with_only_older_history_keeps_the_rooms_order");
+}
+
+/// A session joined while the account's leave was in flight: the room answered the leave,
+/// then the join with the same history, which the heard memory of the old membership took for
+/// replays: not buffered, so a late session's history missed what the account had heard. A
+/// leave's answer now ends the heard memory with the membership.
+#[test]
+fn fixed_bug_history_heard_before_a_crossed_leave_is_lost_for_late_sessions() {
+    run_fixed("history_heard_before_a_crossed_leave_is_lost_for_late_sessions");
+}
+
+/// Two messages arrived in the same second, the buffer kept only the newer: the archive was
+/// asked for messages up to the start of that second and skipped the other. It is now asked
+/// for what it archived before the buffered message's id.
+#[test]
+fn fixed_bug_archive_history_skips_a_message_from_the_same_second() {
+    run_fixed("archive_history_skips_a_message_from_the_same_second");
+}
+
+/// The account's leave was lost and a session joined meanwhile: the join emptied the
+/// history buffer though the membership went on, and a late session's history missed what
+/// the account had heard. The buffer now empties only when the room answers the leave.
+#[test]
+fn fixed_bug_lost_leave_empties_the_history_buffer() {
+    run_fixed("lost_leave_empties_the_history_buffer");
+}
+
+/// With `minimix_history_max_messages` 1, a quiet rejoin held one unheard replay: the second
+/// pushed the first out as missed, which was buffered after the newer message the account
+/// had heard. The window now holds at least as many as the heard memory keeps.
+#[test]
+fn fixed_bug_rejoin_window_holding_one_message_releases_older_after_newer() {
+    run_fixed("rejoin_window_holding_one_message_releases_older_after_newer");
+}
+
+/// A joined session joined again while the account's quiet rejoin was in flight: the rejoin
+/// told it only what changed, so it never got the self-presence it was waiting for.
+#[test]
+fn fixed_bug_join_again_during_a_quiet_rejoin_is_never_answered() {
+    run_fixed("join_again_during_a_quiet_rejoin_is_never_answered");
 }

@@ -304,7 +304,8 @@ fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
 #[test]
 fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
     // phone leaves (the account's leave is in flight) and laptop joins at once: the room
-    // answers the leave, then laptop's join with the history laptop asked for.
+    // answers the leave, then laptop's join with the history laptop asked for. A new
+    // membership: its history is news, buffered and archived again (as after any leave).
     let mut rig = heard_two_in_one_second(true);
     rig.w.client(
         PHONE,
@@ -322,11 +323,75 @@ fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
         at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
     }
     assert_eq!(bodies(&at_laptop), ["before-1", "before-2"]);
+    assert_eq!(rig.cached(), ["before-1", "before-2"]);
     assert_eq!(
         rig.archived(),
-        ["before-1", "before-2"],
-        "not archived again"
+        ["before-1", "before-2", "before-1", "before-2"]
     );
+    // A later session's history has each once, in order.
+    let late = rig.w.client(DESK, &join_as("Alice"));
+    assert_eq!(bodies(&late.to(DESK)), ["before-1", "before-2"]);
+}
+
+#[test]
+fn live_messages_while_the_leave_is_in_flight_wait_for_the_next_membership() {
+    // phone leaves and laptop joins at once; the room says something before it gets the
+    // leave. Laptop is not in yet: it gets that message as its join's history, once.
+    let mut rig = heard_two_in_one_second(true);
+    rig.w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
+    rig.w.client(LAPTOP, &join_as("Alice"));
+    rig.w.now = SECOND + 800;
+    assert!(rig
+        .room_says(&live("during", Some("R3")))
+        .to(LAPTOP)
+        .is_empty());
+    rig.room_says(&self_unavailable(ROOM, "Alice", &[110]));
+    let mut at_laptop = Vec::new();
+    for xml in [
+        self_presence(ROOM, "Alice", &[110]),
+        replay("before-1", Some("R1"), SECOND),
+        replay("before-2", Some("R2"), SECOND),
+        replay("during", Some("R3"), SECOND),
+        subject(),
+    ] {
+        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
+    }
+    assert_eq!(bodies(&at_laptop), ["before-1", "before-2", "during"]);
+    assert_eq!(rig.cached(), ["before-1", "before-2", "during"]);
+}
+
+#[test]
+fn a_lost_leave_keeps_the_membership_and_what_was_heard_in_it() {
+    // phone leaves, but the room never gets the leave; laptop joins meanwhile and the room
+    // says something. The room answers laptop's join as a rejoin of the same membership:
+    // laptop gets the message once (as history), and the archive keeps one copy.
+    let mut rig = heard_two_in_one_second(true);
+    rig.w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
+    rig.w.client(LAPTOP, &join_as("Alice"));
+    rig.w.now = SECOND + 800;
+    assert!(rig
+        .room_says(&live("during", Some("R3")))
+        .to(LAPTOP)
+        .is_empty());
+    let mut at_laptop = Vec::new();
+    for xml in [
+        self_presence(ROOM, "Alice", &[110]),
+        replay("before-1", Some("R1"), SECOND),
+        replay("before-2", Some("R2"), SECOND),
+        replay("during", Some("R3"), SECOND),
+        subject(),
+    ] {
+        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
+    }
+    assert_eq!(bodies(&at_laptop), ["before-1", "before-2", "during"]);
+    assert_eq!(rig.archived(), ["before-1", "before-2", "during"]);
+    assert_eq!(rig.cached(), ["before-1", "before-2", "during"]);
 }
 
 #[test]
@@ -435,6 +500,36 @@ fn a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed_one()
     assert_eq!(rig.cached(), ["heard", "missed"]);
     let late = rig.w.client(LAPTOP, &join_as("Alice"));
     assert_eq!(bodies(&late.to(LAPTOP)), ["heard", "missed"]);
+}
+
+#[test]
+fn a_subject_change_before_the_rejoins_answer_does_not_end_it() {
+    // As above, but the room (which still had the account) changes its subject live between
+    // the restart's rejoin and the room's answer to it.
+    let mut rig = Rig::new(Config::default(), SECOND + 50);
+    rig.w.now = SECOND + 100;
+    rig.w.join_local(PHONE, ROOM, "Alice", "Bob");
+    rig.w.now = SECOND + 600;
+    rig.room_says(&live("heard", Some("R2")));
+    let (mut rig, _) = restarted(rig, SECOND + 4_000);
+    rig.w.client(DESK, &join_as("Alice"));
+    let change = format!(
+        "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/Bob' to='{ALICE}'><subject>New topic</subject></message>"
+    );
+    rig.room_says(&change);
+    let mut at_desk = Vec::new();
+    for xml in [
+        self_presence(ROOM, "Alice", &[110]),
+        replay("just-before", Some("R1"), SECOND),
+        replay("heard", Some("R2"), SECOND),
+        subject(),
+    ] {
+        at_desk.extend(rig.room_says(&xml).to(DESK));
+    }
+    // The rejoin's answer still places "just-before": before "heard", so never missed.
+    assert_eq!(bodies(&at_desk), ["heard"]);
+    assert_eq!(rig.archived(), ["heard"]);
+    assert_eq!(rig.cached(), ["heard"]);
 }
 
 #[test]

@@ -58,9 +58,10 @@ impl RejoinWindow {
         self.held.iter()
     }
 
-    /// Holds an unheard replay. At most `max` are held (`minimix_history_max_messages`): the
-    /// oldest beyond is returned, to be released as missed (a room replaying more unheard
-    /// messages than that before one it heard is one whose clock is far off).
+    /// Holds an unheard replay. At most `max` are held (`minimix_history_max_messages`, and
+    /// at least as many as the heard memory keeps): the oldest beyond is returned, to be
+    /// released as missed (a room replaying more unheard messages than that before one it
+    /// heard is one whose clock is far off).
     pub fn hold(&mut self, held: Held, max: usize) -> Option<Held> {
         self.held.push_back(held);
         if self.held.len() > max.max(1) {

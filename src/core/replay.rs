@@ -60,10 +60,12 @@ pub fn replay_for(
     }
     let selection = select_history(&cache.history, history, limits.default, limits.max, now);
     if selection.missing > 0 && limits.from_archive {
+        let oldest = cache.history.get(selection.start);
         out.push(Action::FetchHistory {
             to: session.clone(),
             room: room.clone(),
-            before: cache.history.get(selection.start).map(|e| e.received),
+            before_id: oldest.and_then(|e| e.archive_id_for(&account)),
+            before: oldest.map(|e| e.received),
             since: selection.oldest_allowed,
             limit: selection.missing,
         });

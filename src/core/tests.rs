@@ -1085,13 +1085,20 @@ fn late_session_asking_for_more_history_than_the_buffer_holds_gets_the_rest_from
     let step = w.client(LAPTOP, &format!("<presence to='{ROOM}/Alice'><x xmlns='{NS_MUC}'><history maxstanzas='4'/></x></presence>"));
     let fetch = step.outcome.actions.iter().find_map(|a| match a {
         super::Action::FetchHistory {
-            to, limit, before, ..
-        } => Some((to.clone(), *limit, *before)),
+            to,
+            limit,
+            before,
+            before_id,
+            ..
+        } => Some((to.clone(), *limit, *before, before_id.clone())),
         _ => None,
     });
-    let (to, limit, before) = fetch.expect("asks the archive for the older part");
+    let (to, limit, before, before_id) = fetch.expect("asks the archive for the older part");
     assert_eq!((to, limit), (full(LAPTOP), 2));
     assert!(before.is_some());
+    // What the archive stored before the oldest buffered message (messages of one second
+    // cannot be told apart by time).
+    assert_eq!(before_id.as_deref(), Some("arch-b0"));
     // The archive answers newest first, including a message the buffer also has.
     let archived = |id: &str, body: &str| super::archive::ArchivedMessage {
         id: id.into(),

@@ -107,3 +107,35 @@ def test_after_a_restart_a_late_session_gets_history_older_than_the_buffer_from_
         laptop.close()
     finally:
         srv.cleanup()
+
+
+def test_a_late_session_gets_every_message_of_one_second_from_buffer_and_archive(module_dir, room):
+    """The buffer has room for one of these messages (by bytes); a late session asking for
+    four gets the other three from the archive. Said back to back, they share a second: the
+    archive is asked for what it stored before the buffered message (by its id), not for what
+    is older than that message's second (Prosody 13's mod_mam stores sub-second times: asked
+    by time, the first three were skipped)."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True,
+                        host_extra={"a.localhost": "  minimix_history_max_bytes = 1200"})
+    try:
+        for user, host in USERS.items():
+            srv.register(user, host, PASSWORD)
+        srv.start()
+        carol = client(srv, "carol", "observer")
+        carol.join(room, "Carol")
+        phone = client(srv, "alice", "phone")
+        phone.join(room, "Alice")
+        said = [f"burst {i} " + "x" * 200 for i in range(4)]
+        for text in said:
+            carol.send(groupchat(room, text))
+        for text in said:
+            phone.expect(lambda e, t=text: is_groupchat(e, room, t), what=text)
+
+        laptop = client(srv, "alice", "laptop")
+        seq = laptop.join(room, "Alice", history={"maxstanzas": "4"})
+        assert [body(m) for m in seq.history] == said, seq
+        assert srv.log_errors() == []
+        for c in (carol, phone, laptop):
+            c.close()
+    finally:
+        srv.cleanup()
