@@ -285,6 +285,26 @@ impl Join {
         self.leaving().any(|s| s == session)
     }
 
+    /// Whether the account's own join (not a rejoin) is unanswered: as far as the core knows
+    /// it is not in the room, so what the room sends about the account's occupant (other
+    /// than the answer) is from a membership given up on or being left.
+    pub fn awaits_own_answer(&self) -> bool {
+        matches!(self.phase, Phase::Joining { .. }) && self.rejoined_at.is_none()
+    }
+
+    /// Whether groupchat from the room is the account's: not while its own join is
+    /// unanswered (see `awaits_own_answer`; the sessions wait for their join's answer, whose
+    /// history brings what they should see), and not the history of an answer the core no
+    /// longer waits for (see `stale_answer`). What is not the account's is neither
+    /// forwarded, buffered, remembered nor archived.
+    pub fn takes_groupchat(&self, message: &Element) -> bool {
+        let unanswered = self.awaits_own_answer();
+        let stale_history = self.stale_answer
+            && message.has_child("delay", super::muc::NS_DELAY)
+            && !super::muc::is_subject_message(message);
+        !unanswered && !stale_history
+    }
+
     /// Whether a leave of the account is still unanswered.
     pub fn leave_in_flight(&self) -> bool {
         self.in_flight

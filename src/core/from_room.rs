@@ -16,6 +16,7 @@ use super::local::{self, JoinFailure};
 use super::muc::{self, StatusCode};
 use super::rejoin_window::Held;
 use super::resync;
+use super::room::Limits;
 use super::shared::Interner;
 use super::time::Millis;
 use super::xml;
@@ -114,10 +115,11 @@ impl Minimix {
             return Outcome::pass();
         };
         let room = from.to_bare();
-        let (max_messages, max_bytes) = (
-            self.config.history_max_messages,
-            self.config.history_max_bytes,
-        );
+        let limits = Limits {
+            messages: self.config.history_max_messages,
+            bytes: self.config.history_max_bytes,
+            archive_behind: self.config.history_from_archive,
+        };
         let seq = self.seq;
         let shared = &mut self.shared;
         let Some(join) = self
@@ -130,22 +132,13 @@ impl Minimix {
         let mut out = Vec::new();
         match muc::stanza_type(&stanza) {
             Some("groupchat") => {
-                // The membership the account is leaving: sessions that joined since wait for
-                // the next one, whose history brings what they should see (the cache and heard
-                // memory start afresh with it). Should the room never get the leave, the join's
-                // answer replays what was heard meanwhile, and they get it then.
-                let leaving = join.leave_in_flight();
-                if join.stale_answer {
-                    if stale_history(&stanza) {
-                        log::debug!(
-                            "{room}: dropping history of an answer {account} no longer waits for"
-                        );
-                        return Outcome::handled(out);
-                    }
-                    join.stale_answer = false;
+                if !join.takes_groupchat(&stanza) {
+                    log::debug!("{room}: groupchat to {account} before the answer to its join");
+                    return Outcome::handled(out);
                 }
+                // Anything else ends a stale answer's history.
+                join.stale_answer = false;
                 join.last_seen = Some(now);
-                let limits = (max_messages, max_bytes);
                 if muc::is_subject_message(&stanza) {
                     // The subject ends a join sequence, and with it a rejoin's history: what
                     // the rejoin held back was missed. Before the join's self-presence, it is
@@ -200,7 +193,7 @@ impl Minimix {
                                     .map(str::to_owned),
                                 stanza,
                             };
-                            let most = max_messages.max(heard::HEARD_KEPT);
+                            let most = limits.messages.max(heard::HEARD_KEPT);
                             if let Some(oldest) = join.window.hold(held, most) {
                                 release_missed(
                                     &account, &room, join, shared, oldest, now, seq, limits,
@@ -220,8 +213,7 @@ impl Minimix {
                                 &room,
                                 heard,
                                 join.rejoined_at,
-                                max_messages,
-                                max_bytes,
+                                limits,
                             ),
                             None => join.cache.push_history(
                                 shared,
@@ -229,29 +221,22 @@ impl Minimix {
                                 &room,
                                 now,
                                 join.rejoined_at,
-                                max_messages,
-                                max_bytes,
+                                limits,
                             ),
                         }
                     }
                     if let Some(heard) = replay {
-                        if !leaving {
-                            resync::replayed(join, heard.heard_seq, &mut out);
-                            join.heard.delivered(&heard.key, seq);
-                        }
+                        resync::replayed(join, heard.heard_seq, &mut out);
+                        join.heard.delivered(&heard.key, seq);
                         return Outcome::handled(out);
                     }
                     if heard::may_be_replayed(&stanza) {
                         let key = heard::replay_key(&stanza, &room);
                         let archive_id = super::archive::archive_id(&stanza, &account);
-                        // While leaving, no session joined now gets it (counter 0).
-                        join.heard
-                            .note(key, now, archive_id, if leaving { 0 } else { seq });
+                        join.heard.note(key, now, archive_id, seq);
                     }
                 }
-                if !leaving {
-                    fork_to_members(join, &mut out);
-                }
+                fork_to_members(join, &mut out);
             }
             Some("error") => {
                 // An error about something a session sent through the account goes back to that
@@ -408,7 +393,7 @@ fn release_missed(
     held: Held,
     now: Millis,
     seq: u64,
-    (max_messages, max_bytes): (usize, usize),
+    limits: Limits,
     out: &mut Vec<Action>,
 ) {
     let Held {
@@ -429,15 +414,8 @@ fn release_missed(
         }
     }
     if muc::is_history_worthy(&stanza) {
-        join.cache.push_history(
-            shared,
-            &stanza,
-            room,
-            now,
-            join.rejoined_at,
-            max_messages,
-            max_bytes,
-        );
+        join.cache
+            .push_history(shared, &stanza, room, now, join.rejoined_at, limits);
     }
     join.heard.note(key, now, archive_id.as_deref(), seq);
     deliver_to(
@@ -700,9 +678,13 @@ fn on_self_unavailable(
     if muc::has_status(stanza, StatusCode::NickChanged) {
         // The account's nick is changing; the new self-presence follows. Every joined session
         // sees this 303, so the new nick is what each of them expects.
-        if nick != join.nick {
-            // Not the nick the account has here: about a join the core gave up on.
-            log::debug!("{}: 303 from {nick}, not the account's nick", about.room);
+        if nick != join.nick || join.awaits_own_answer() {
+            // Not the nick the account has here, or before the answer to its join: about a
+            // join the core gave up on.
+            log::debug!(
+                "{}: 303 from {nick}, not the account's nick change",
+                about.room
+            );
             return;
         }
         if join.leave_in_flight() {
@@ -781,10 +763,4 @@ fn on_self_unavailable(
     }
     fx.end(about, join, out);
     fx.left_for_good = true;
-}
-
-/// Whether a groupchat message is history (delayed, not the subject that ends a join answer):
-/// while a stale answer is in progress, that is the answer's (see `Join::stale_answer`).
-pub(super) fn stale_history(stanza: &Element) -> bool {
-    stanza.has_child("delay", muc::NS_DELAY) && !muc::is_subject_message(stanza)
 }

@@ -235,8 +235,7 @@ impl Minimix {
         }
         let room = from.to_bare();
         self.join(account, &room).is_none_or(|j| {
-            !(j.stale_answer && from_room::stale_history(message))
-                && heard::replayed(&j.heard, message, &room).is_none()
+            j.takes_groupchat(message) && heard::replayed(&j.heard, message, &room).is_none()
         })
     }
 

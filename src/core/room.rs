@@ -102,6 +102,15 @@ pub struct RoomCache {
     replay_run: Option<(usize, usize)>,
 }
 
+/// What the history buffer may hold (`minimix_history_max_messages` / `_max_bytes`), and
+/// whether late sessions get what is older from the archive (`minimix_history_from_archive`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    pub messages: usize,
+    pub bytes: usize,
+    pub archive_behind: bool,
+}
+
 /// Only `to` differs between the accounts receiving one presence or subject.
 const WITHOUT_TO: Omit = Omit {
     to: true,
@@ -160,10 +169,9 @@ impl RoomCache {
         room: &BareJid,
         now: Millis,
         rejoined_at: Option<Millis>,
-        max_messages: usize,
-        max_bytes: usize,
+        limits: Limits,
     ) {
-        if max_messages == 0 {
+        if limits.messages == 0 {
             return;
         }
         let to = stanza.attr("to");
@@ -204,10 +212,10 @@ impl RoomCache {
         // A rejoin's history of what the account missed is older than what arrived live
         // since the rejoin was sent (a room that still had the account went on talking).
         if has_delay {
-            self.insert_replayed(entry, rejoined_at, max_messages, max_bytes);
+            self.insert_replayed(entry, rejoined_at, limits);
         } else {
             let at = self.history.len();
-            self.insert(at, entry, max_messages, max_bytes);
+            self.insert(at, entry, limits);
         }
     }
 
@@ -235,10 +243,9 @@ impl RoomCache {
         room: &BareJid,
         heard: &HeardMessage,
         rejoined_at: Option<Millis>,
-        max_messages: usize,
-        max_bytes: usize,
+        limits: Limits,
     ) {
-        if max_messages == 0 {
+        if limits.messages == 0 {
             return;
         }
         let entry = shared.intern(stanza, WITHOUT_TO);
@@ -264,8 +271,7 @@ impl RoomCache {
                 bytes,
             },
             rejoined_at,
-            max_messages,
-            max_bytes,
+            limits,
         );
     }
 
@@ -275,19 +281,20 @@ impl RoomCache {
         &mut self,
         entry: HistoryEntry,
         rejoined_at: Option<Millis>,
-        max_messages: usize,
-        max_bytes: usize,
+        limits: Limits,
     ) {
         let at = self
             .replay_at
             .unwrap_or_else(|| self.before_live_since(rejoined_at));
-        let put = self.insert(at, entry, max_messages, max_bytes);
+        let put = self.insert(at, entry, limits);
         self.replay_run = match (self.replay_run, put) {
             (Some((s, e)), Some(i)) if e == i => Some((s, i + 1)),
             (_, Some(i)) => Some((i, i + 1)),
             (run, None) => run,
         };
-        self.replay_at = put.map(|i| i + 1);
+        // Not kept (evicted at once, or too big: everything older went too), the next goes
+        // first.
+        self.replay_at = Some(put.map_or(0, |i| i + 1));
     }
 
     /// The replay in progress came to a message the history holds at `kept`: what it put in
@@ -309,22 +316,27 @@ impl RoomCache {
     }
 
     /// Puts an entry at position `at`, evicting the oldest beyond the limits. Returns where
-    /// it is afterwards (`None`: too big, or evicted at once).
-    fn insert(
-        &mut self,
-        at: usize,
-        entry: HistoryEntry,
-        max_messages: usize,
-        max_bytes: usize,
-    ) -> Option<usize> {
-        if entry.bytes > max_bytes {
+    /// it is afterwards (`None`: too big, or evicted at once). With the archive behind it,
+    /// the history stays the newest part of the room's without a gap: an entry too big to
+    /// keep takes everything older with it (a late session gets all that from the archive,
+    /// which has the big one too).
+    fn insert(&mut self, at: usize, entry: HistoryEntry, limits: Limits) -> Option<usize> {
+        let at = at.min(self.history.len());
+        let mut evicted = 0;
+        if entry.bytes > limits.bytes {
+            if !limits.archive_behind {
+                return None;
+            }
+            for old in self.history.drain(..at) {
+                self.history_bytes -= old.bytes;
+                evicted += 1;
+            }
+            self.shift_replay_run(evicted);
             return None;
         }
-        let at = at.min(self.history.len());
         self.history_bytes += entry.bytes;
         self.history.insert(at, entry);
-        let mut evicted = 0;
-        while self.history.len() > max_messages || self.history_bytes > max_bytes {
+        while self.history.len() > limits.messages || self.history_bytes > limits.bytes {
             match self.history.pop_front() {
                 Some(old) => {
                     self.history_bytes -= old.bytes;
@@ -333,11 +345,15 @@ impl RoomCache {
                 None => break,
             }
         }
-        // The replay's run moves down with what was evicted before it.
+        self.shift_replay_run(evicted);
+        at.checked_sub(evicted)
+    }
+
+    /// The replay's run moves down with what was evicted before it.
+    fn shift_replay_run(&mut self, evicted: usize) {
         self.replay_run = self
             .replay_run
             .map(|(s, e)| (s.saturating_sub(evicted), e.saturating_sub(evicted)));
-        at.checked_sub(evicted)
     }
 
     /// Where the history holds `entry` (a delayed message) already, as it is or as it was
@@ -416,6 +432,14 @@ fn replayed_len(
 mod tests {
     use super::*;
 
+    fn limits(messages: usize) -> Limits {
+        Limits {
+            messages,
+            bytes: 10_000,
+            archive_behind: true,
+        }
+    }
+
     fn el(s: &str) -> Element {
         s.parse().unwrap()
     }
@@ -434,8 +458,7 @@ mod tests {
             &room,
             1_700_000_000_000,
             None,
-            10,
-            10_000,
+            limits(10),
         );
         let entry = &cache.history[0];
         assert_eq!(entry.archive_id.as_deref(), Some("arch-1"));
@@ -469,8 +492,7 @@ mod tests {
                 &room,
                 1_700_000_000_000,
                 None,
-                10,
-                10_000,
+                limits(10),
             );
         }
         assert_eq!(shared.len(), 1);
@@ -485,7 +507,7 @@ mod tests {
         let mut cache = RoomCache::default();
         for i in 0..10 {
             let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'><body>{i}</body></message>"));
-            cache.push_history(&mut shared, &msg, &room, 1, None, 3, 10_000);
+            cache.push_history(&mut shared, &msg, &room, 1, None, limits(3));
         }
         assert_eq!(cache.history.len(), 3);
         assert_eq!(
@@ -525,12 +547,12 @@ mod tests {
             let mut cache = RoomCache::default();
             // First answer: m0, then m3.
             for n in [0, 3] {
-                cache.push_history(&mut shared, &msg(n), &room, 1_000, None, max, 10_000);
+                cache.push_history(&mut shared, &msg(n), &room, 1_000, None, limits(max));
             }
             cache.set_subject(&mut shared, &msg(9));
             // Second answer: m1 and m2 (new), then m3 again.
             for n in [1, 2, 3] {
-                cache.push_history(&mut shared, &msg(n), &room, 2_000, None, max, 10_000);
+                cache.push_history(&mut shared, &msg(n), &room, 2_000, None, limits(max));
             }
             let expected: Vec<String> = ["m0", "m1", "m2", "m3"]
                 .iter()
@@ -538,6 +560,39 @@ mod tests {
                 .map(|s| s.to_string())
                 .collect();
             assert_eq!(bodies(&cache), expected, "limit {max}");
+        }
+    }
+
+    /// A message too big for the buffer leaves no gap: with the archive behind the buffer,
+    /// what is older goes too (a late session gets all of it from the archive, in order);
+    /// without, the buffer keeps what it has.
+    #[test]
+    fn a_message_too_big_to_keep_takes_the_older_ones_along_when_the_archive_is_behind() {
+        let room: BareJid = "r@muc.h".parse().unwrap();
+        let msg = |body: &str| {
+            el(&format!(
+                "<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'>\
+                 <body>{body}</body></message>"
+            ))
+        };
+        for (archive_behind, kept) in [(true, 1), (false, 3)] {
+            let limits = Limits {
+                messages: 10,
+                bytes: 1_000,
+                archive_behind,
+            };
+            let mut shared = Interner::default();
+            let mut cache = RoomCache::default();
+            for body in ["a", "b", &"x".repeat(1_000), "c"] {
+                cache.push_history(&mut shared, &msg(body), &room, 1_000, None, limits);
+            }
+            assert_eq!(
+                cache.history.len(),
+                kept,
+                "archive behind: {archive_behind}"
+            );
+            let sum: usize = cache.history.iter().map(|h| h.bytes).sum();
+            assert_eq!(cache.history_bytes(), sum);
         }
     }
 }
