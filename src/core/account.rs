@@ -195,6 +195,10 @@ pub struct Join {
     /// room's history again, in order. Ends with the subject, a live message or the current
     /// answer.
     pub stale_answer: bool,
+    /// Archive ids of the unheard history the room's current answer brought so far (newest
+    /// last, bounded): a replay of a heard message after them shows they are older than what
+    /// the archive holds, so they are taken back out of it (see `answer_unheard`).
+    pub answer_unheard: VecDeque<String>,
 }
 
 impl Join {
@@ -224,6 +228,7 @@ impl Join {
             resync: None,
             unwanted: false,
             stale_answer: false,
+            answer_unheard: VecDeque::new(),
         }
     }
 

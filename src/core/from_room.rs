@@ -152,6 +152,7 @@ impl Minimix {
                         join.rejoined_at = None;
                         join.cache.replays_refill = false;
                     }
+                    join.answer_unheard.clear();
                     let old = match (&join.resync, &join.cache.subject) {
                         (Some(_), Some(old)) => old.element().ok(),
                         _ => None,
@@ -203,6 +204,11 @@ impl Minimix {
                             return Outcome::handled(out);
                         }
                     }
+                    let delayed = stanza.has_child("delay", muc::NS_DELAY);
+                    if !delayed {
+                        // A live message: the room's history is over.
+                        join.answer_unheard.clear();
+                    }
                     if muc::is_history_worthy(&stanza) {
                         // (A room replays the same history to every join of the account: the
                         // cache keeps each delayed message once.)
@@ -226,6 +232,16 @@ impl Minimix {
                         }
                     }
                     if let Some(heard) = replay {
+                        // What this answer brought unheard before it is older than what the
+                        // archive holds: taken back out, so the archive keeps the room's order
+                        // (the sessions that asked had it as their join's history).
+                        for id in std::mem::take(&mut join.answer_unheard) {
+                            join.cache.forget_archive_id(&account, &id);
+                            out.push(Action::Unarchive {
+                                account: account.clone(),
+                                id,
+                            });
+                        }
                         resync::replayed(join, heard.heard_seq, &mut out);
                         join.heard.delivered(&heard.key, seq);
                         return Outcome::handled(out);
@@ -233,6 +249,12 @@ impl Minimix {
                     if heard::may_be_replayed(&stanza) {
                         let key = heard::replay_key(&stanza, &room);
                         let archive_id = super::archive::archive_id(&stanza, &account);
+                        if let Some(id) = archive_id.filter(|_| delayed) {
+                            join.answer_unheard.push_back(id.to_owned());
+                            if join.answer_unheard.len() > limits.messages.max(heard::HEARD_KEPT) {
+                                join.answer_unheard.pop_front();
+                            }
+                        }
                         join.heard.note(key, now, archive_id, seq);
                     }
                 }
@@ -578,6 +600,8 @@ fn on_self_presence(
         return;
     }
     join.stale_answer = false;
+    // A new answer: its history is placed against what was heard from its first message.
+    join.answer_unheard.clear();
     if join.unwanted {
         // A join that timed out got through after all, and no session joined meanwhile: the
         // account leaves again.

@@ -2795,6 +2795,19 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("older_history_of_an_unseen_new_membership_is_archived_after_newer", Config::default(), vec![
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: Some(1), show: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 1 },
+            Op::Forget { r: 1, a: 0 },
+            Op::Leave { a: 0, s: 0, r: 1, nick: 0 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Tick { ms: 6000 },
+            Op::Restart { missed: 0 },
+            Op::Flush { n: 1 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -3078,4 +3091,15 @@ fn fixed_bug_message_too_big_to_buffer_comes_from_an_older_membership() {
 #[test]
 fn fixed_bug_nick_change_of_a_given_up_join_renames_the_joining_session() {
     run_fixed("nick_change_of_a_given_up_join_renames_the_joining_session");
+}
+
+/// The room had forgotten the account, so its leave went unanswered and the session's new
+/// join started a membership the core could not tell from the old one: its history brought
+/// an older message the account had not heard before one it had. The archive got it after
+/// the newer one, and after a restart a late session's history (from the archive) had them
+/// out of order. Unheard history before the replay of a heard message is now taken back out
+/// of the archive (the joining session still gets it).
+#[test]
+fn fixed_bug_older_history_of_an_unseen_new_membership_is_archived_after_newer() {
+    run_fixed("older_history_of_an_unseen_new_membership_is_archived_after_newer");
 }

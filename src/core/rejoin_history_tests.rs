@@ -395,6 +395,35 @@ fn a_lost_leave_keeps_the_membership_and_what_was_heard_in_it() {
 }
 
 #[test]
+fn older_history_before_a_heard_message_is_given_but_not_archived_after_newer() {
+    // As above, but the room had forgotten the account: laptop's join starts a membership,
+    // whose history brings "older" (never heard) before what the account heard.
+    let mut rig = heard_two_in_one_second(true);
+    rig.w.client(
+        PHONE,
+        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    );
+    rig.w.client(LAPTOP, &join_as("Alice"));
+    let mut at_laptop = Vec::new();
+    for xml in [
+        self_presence(ROOM, "Alice", &[110]),
+        replay("older", Some("R0"), SECOND - 1_000),
+        replay("before-1", Some("R1"), SECOND),
+        replay("before-2", Some("R2"), SECOND),
+        subject(),
+    ] {
+        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
+    }
+    // Laptop asked for history and gets it all, in order; the archive, which holds the
+    // newer ones already, does not get the older one after them.
+    assert_eq!(bodies(&at_laptop), ["older", "before-1", "before-2"]);
+    assert_eq!(rig.archived(), ["before-1", "before-2"]);
+    assert_eq!(rig.cached(), ["older", "before-1", "before-2"]);
+    let late = rig.w.client(DESK, &join_as("Alice"));
+    assert_eq!(bodies(&late.to(DESK)), ["older", "before-1", "before-2"]);
+}
+
+#[test]
 fn what_was_heard_survives_storage_and_old_records_still_restore() {
     let rig = heard_two_in_one_second(true);
     let stored = rig.w.mm.persisted(&bare(ALICE));

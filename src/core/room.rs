@@ -379,6 +379,19 @@ impl RoomCache {
     pub fn history_bytes(&self) -> usize {
         self.history_bytes
     }
+
+    /// The account's archive no longer holds the message with this id (taken back out):
+    /// replays of it no longer carry the id.
+    pub fn forget_archive_id(&mut self, account: &BareJid, id: &str) {
+        for entry in self.history.iter_mut() {
+            if entry.archive_id.as_deref() == Some(id) {
+                entry.archive_id = None;
+                let less = archive_id_len(account.as_str(), id).min(entry.bytes);
+                entry.bytes -= less;
+                self.history_bytes -= less;
+            }
+        }
+    }
 }
 
 /// The id of the account archive's `<stanza-id by=account id=…/>` when it is the stanza's
@@ -398,6 +411,12 @@ fn trailing_archive_id<'a>(stanza: &'a Element, account: &str) -> Option<&'a str
     last.attr("id")
 }
 
+/// The length of the account archive's `<stanza-id/>` as [`xml::write_compact`] writes it.
+fn archive_id_len(account: &str, id: &str) -> usize {
+    let attr = |name: &str, value: &str| 1 + name.len() + 2 + xml::escaped_attr_len(value) + 1;
+    "<stanza-id".len() + attr("xmlns", NS_SID) + attr("by", account) + attr("id", id) + "/>".len()
+}
+
 /// The length of a history entry as replayed: the shared text, plus ` to='…'`, the archive
 /// id and the `<delay/>`, each as [`xml::write_compact`] writes them.
 fn replayed_len(
@@ -412,11 +431,7 @@ fn replayed_len(
         len += attr("to", to);
     }
     if let (Some(id), Some(account)) = (archive_id, to) {
-        len += "<stanza-id".len()
-            + attr("xmlns", NS_SID)
-            + attr("by", account)
-            + attr("id", id)
-            + "/>".len();
+        len += archive_id_len(account, id);
     }
     if !entry.has_delay() {
         len += "<delay".len()
