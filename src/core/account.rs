@@ -176,10 +176,13 @@ pub struct Join {
     pub heard: Heard,
     /// A rejoin's history held back until the room's order tells whether it was missed.
     pub window: RejoinWindow,
-    /// When the account's join (a first join, or a rejoin asking for missed history after a
-    /// restart or a quiet rejoin) was sent, until the room's subject ends its answer: the
-    /// history goes before what arrived live meanwhile.
-    pub rejoined_at: Option<Millis>,
+    /// The cache's arrival count (see `RoomCache::arrivals`) when the account's join being
+    /// answered (a first join, or a rejoin asking for missed history after a restart or a
+    /// quiet rejoin) was sent, until the room's subject ends its answer: the history goes
+    /// before what arrived live meanwhile. `None` before a first join's answer.
+    pub rejoined: Option<u64>,
+    /// The cache's arrival count when the account's latest join was sent.
+    pub join_sent: u64,
     /// When the next XEP-0410 self-ping of the room is due.
     pub next_ping: Option<Millis>,
     /// The id of the self-ping in flight.
@@ -222,7 +225,8 @@ impl Join {
             last_seen: None,
             heard: Heard::default(),
             window: RejoinWindow::default(),
-            rejoined_at: None,
+            rejoined: None,
+            join_sent: 0,
             next_ping: None,
             ping_id: None,
             resync: None,
@@ -294,7 +298,7 @@ impl Join {
     /// it is not in the room, so what the room sends about the account's occupant (other
     /// than the answer) is from a membership given up on or being left.
     pub fn awaits_own_answer(&self) -> bool {
-        matches!(self.phase, Phase::Joining { .. }) && self.rejoined_at.is_none()
+        matches!(self.phase, Phase::Joining { .. }) && self.rejoined.is_none()
     }
 
     /// Whether groupchat from the room is the account's: not while its own join is

@@ -149,7 +149,7 @@ impl Minimix {
                                 &account, &room, join, shared, held, now, seq, limits, &mut out,
                             );
                         }
-                        join.rejoined_at = None;
+                        join.rejoined = None;
                         join.cache.replays_refill = false;
                     }
                     join.answer_unheard.clear();
@@ -218,7 +218,7 @@ impl Minimix {
                                 &stanza,
                                 &room,
                                 heard,
-                                join.rejoined_at,
+                                join.rejoined,
                                 limits,
                             ),
                             None => join.cache.push_history(
@@ -226,7 +226,7 @@ impl Minimix {
                                 &stanza,
                                 &room,
                                 now,
-                                join.rejoined_at,
+                                join.rejoined,
                                 limits,
                             ),
                         }
@@ -437,7 +437,7 @@ fn release_missed(
     }
     if muc::is_history_worthy(&stanza) {
         join.cache
-            .push_history(shared, &stanza, room, now, join.rejoined_at, limits);
+            .push_history(shared, &stanza, room, now, join.rejoined, limits);
     }
     join.heard.note(key, now, archive_id.as_deref(), seq);
     deliver_to(
@@ -468,7 +468,8 @@ pub(super) fn rejoin(
     }
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
-    join.rejoined_at = Some(now);
+    join.join_sent = join.cache.arrivals();
+    join.rejoined = Some(join.join_sent);
     join.cache.replays_refill = join.cache.history.is_empty();
     resync::start(join);
     let mut stanza = super::as_account(&stanza, account);
@@ -633,10 +634,10 @@ fn on_self_presence(
         fx.confirmed = Some(nick.to_owned());
     }
     join.nick = nick.to_owned();
-    if let Phase::Joining { since } = join.phase {
+    if let Phase::Joining { .. } = join.phase {
         // The history that follows goes before live messages that arrived since the join was
         // sent (a room that already had the account went on talking).
-        join.rejoined_at.get_or_insert(since);
+        join.rejoined.get_or_insert(join.join_sent);
     }
     join.phase = Phase::Joined;
     if confirming {
@@ -758,6 +759,7 @@ fn on_self_unavailable(
                     // a replay to recognise: the new join's history is news to its sessions,
                     // and is buffered and archived in the room's order.
                     join.cache = Default::default();
+                    join.join_sent = 0;
                     join.heard = Default::default();
                     join.last_seen = None;
                 }

@@ -147,7 +147,8 @@ impl Minimix {
             for (room, join) in acct.rooms.iter_mut().filter(|(_, j)| j.needs_resync) {
                 join.needs_resync = false;
                 join.phase = Phase::Joining { since: now };
-                join.rejoined_at = Some(now);
+                join.join_sent = join.cache.arrivals();
+                join.rejoined = Some(join.join_sent);
                 join.cache.replays_refill = join.cache.history.is_empty();
                 let Some(to) = occupant_jid(room, &join.nick) else {
                     continue;

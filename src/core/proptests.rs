@@ -2808,6 +2808,17 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 1 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("join_history_goes_after_a_message_of_the_same_millisecond", Config::default(), vec![
+            Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
+            Op::Flush { n: 1 },
+            Op::Leave { a: 0, s: 1, r: 1, nick: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Forget { r: 1, a: 0 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: Some(1), show: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 2 },
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -3102,4 +3113,12 @@ fn fixed_bug_nick_change_of_a_given_up_join_renames_the_joining_session() {
 #[test]
 fn fixed_bug_older_history_of_an_unseen_new_membership_is_archived_after_newer() {
     run_fixed("older_history_of_an_unseen_new_membership_is_archived_after_newer");
+}
+
+/// A message arrived live in the same millisecond as the session's join was sent (before
+/// it); the join's history, which goes before what arrived live since the join was sent, went
+/// before it too. What arrived since is now told by the cache's arrival count, not the clock.
+#[test]
+fn fixed_bug_join_history_goes_after_a_message_of_the_same_millisecond() {
+    run_fixed("join_history_goes_after_a_message_of_the_same_millisecond");
 }

@@ -30,6 +30,9 @@ pub struct HistoryEntry {
     /// Its size as replayed to the account (with `to`, the archive id and the `<delay/>`),
     /// counted against `minimix_history_max_bytes` and a request's `maxchars`.
     pub bytes: usize,
+    /// For a message kept as it arrived live: the cache's arrival count then (see
+    /// `RoomCache::arrivals`; clocks cannot order what arrives within one millisecond).
+    pub arrival: u64,
 }
 
 impl HistoryEntry {
@@ -100,6 +103,9 @@ pub struct RoomCache {
     /// already (`start..end`): the room replays oldest first, so they belong before that next
     /// one (a room answering a second join of the account with more history than the first).
     replay_run: Option<(usize, usize)>,
+    /// How many live messages this cache took in: a join sent when it was `n` is answered
+    /// with history that goes before those kept after (`arrival > n`).
+    arrivals: u64,
 }
 
 /// What the history buffer may hold (`minimix_history_max_messages` / `_max_bytes`), and
@@ -159,16 +165,15 @@ impl RoomCache {
 
     /// Appends a message to the history window, evicting the oldest beyond the limits. Its
     /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`. While a
-    /// rejoin sent at `rejoined_at` is answered, the room's history goes before the live
-    /// messages that arrived since.
-    #[allow(clippy::too_many_arguments)]
+    /// (re)join sent when the cache's arrival count was `rejoined` is answered, the room's
+    /// history goes before the live messages that arrived since.
     pub fn push_history(
         &mut self,
         shared: &mut Interner,
         stanza: &Element,
         room: &BareJid,
         now: Millis,
-        rejoined_at: Option<Millis>,
+        rejoined: Option<u64>,
         limits: Limits,
     ) {
         if limits.messages == 0 {
@@ -203,30 +208,39 @@ impl RoomCache {
         };
         let bytes = replayed_len(&entry, to, archive_id, room);
         let has_delay = entry.has_delay();
+        if !has_delay {
+            self.arrivals += 1;
+        }
         let entry = HistoryEntry {
             stanza: entry,
             archive_id: archive_id.map(Into::into),
             received,
             bytes,
+            arrival: if has_delay { 0 } else { self.arrivals },
         };
         // A rejoin's history of what the account missed is older than what arrived live
         // since the rejoin was sent (a room that still had the account went on talking).
         if has_delay {
-            self.insert_replayed(entry, rejoined_at, limits);
+            self.insert_replayed(entry, rejoined, limits);
         } else {
             let at = self.history.len();
             self.insert(at, entry, limits);
         }
     }
 
-    /// Where a rejoin's history goes: before the first message that arrived live since the
-    /// rejoin was sent at `rejoined_at` (else at the end).
-    fn before_live_since(&self, rejoined_at: Option<Millis>) -> usize {
-        rejoined_at
+    /// How many live messages this cache took in so far (a join sent now notes it).
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals
+    }
+
+    /// Where a (re)join's history goes: before the first message that arrived live since the
+    /// join was sent, when the arrival count was `rejoined` (else at the end).
+    fn before_live_since(&self, rejoined: Option<u64>) -> usize {
+        rejoined
             .and_then(|sent| {
                 self.history
                     .iter()
-                    .position(|h| !h.stanza.has_delay() && h.received >= sent)
+                    .position(|h| !h.stanza.has_delay() && h.arrival > sent)
             })
             .unwrap_or(self.history.len())
     }
@@ -242,7 +256,7 @@ impl RoomCache {
         stanza: &Element,
         room: &BareJid,
         heard: &HeardMessage,
-        rejoined_at: Option<Millis>,
+        rejoined: Option<u64>,
         limits: Limits,
     ) {
         if limits.messages == 0 {
@@ -269,23 +283,19 @@ impl RoomCache {
                 archive_id: archive_id.map(Into::into),
                 received: heard.at,
                 bytes,
+                arrival: 0,
             },
-            rejoined_at,
+            rejoined,
             limits,
         );
     }
 
     /// Puts a message of the room's history replay just after the replay's previous one (or,
     /// for its first, before what arrived live since the join was sent), and moves the cursor.
-    fn insert_replayed(
-        &mut self,
-        entry: HistoryEntry,
-        rejoined_at: Option<Millis>,
-        limits: Limits,
-    ) {
+    fn insert_replayed(&mut self, entry: HistoryEntry, rejoined: Option<u64>, limits: Limits) {
         let at = self
             .replay_at
-            .unwrap_or_else(|| self.before_live_since(rejoined_at));
+            .unwrap_or_else(|| self.before_live_since(rejoined));
         let put = self.insert(at, entry, limits);
         self.replay_run = match (self.replay_run, put) {
             (Some((s, e)), Some(i)) if e == i => Some((s, i + 1)),
