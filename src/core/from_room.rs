@@ -221,14 +221,7 @@ impl Minimix {
                                 join.rejoined,
                                 limits,
                             ),
-                            None => join.cache.push_history(
-                                shared,
-                                &stanza,
-                                &room,
-                                now,
-                                join.rejoined,
-                                limits,
-                            ),
+                            None => join.cache.push_history(shared, &stanza, &room, now, limits),
                         }
                     }
                     if let Some(heard) = replay {
@@ -436,8 +429,7 @@ fn release_missed(
         }
     }
     if muc::is_history_worthy(&stanza) {
-        join.cache
-            .push_history(shared, &stanza, room, now, join.rejoined, limits);
+        join.cache.push_history(shared, &stanza, room, now, limits);
     }
     join.heard.note(key, now, archive_id.as_deref(), seq);
     deliver_to(

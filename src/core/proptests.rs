@@ -2819,6 +2819,30 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
+        ("unheard_history_of_a_recreated_room_goes_before_what_was_heard", Config {
+            history_length: 2,
+            history_max_messages: 3,
+            history_from_archive: false,
+            history_max_bytes: 1500,
+            max_rooms: 1,
+            max_occupants: 1,
+            max_joins_per_minute: 2,
+            max_pending_iqs: 1,
+            max_bookmarks: 1,
+            ping_interval_ms: None,
+            ..Config::default()
+        }, vec![
+            Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
+            Op::Bookmark { a: 1, r: 1, autojoin: true, nick: 0 },
+            Op::Lose,
+            Op::Restart { missed: 0 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Forget { r: 1, a: 1 },
+            Op::Destroy { r: 1 },
+            Op::OtherSay { r: 1, o: 0, len: 1 },
+            Op::Flush { n: 1 },
+            Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
+        ]),
     ]
 }
 
@@ -3121,4 +3145,13 @@ fn fixed_bug_older_history_of_an_unseen_new_membership_is_archived_after_newer()
 #[test]
 fn fixed_bug_join_history_goes_after_a_message_of_the_same_millisecond() {
     run_fixed("join_history_goes_after_a_message_of_the_same_millisecond");
+}
+
+/// After a restart the account heard a message live before its rejoin was answered; then
+/// the room lost it, was destroyed and made anew, and answered the rejoin with a newer
+/// message only. Unheard history went before everything that arrived since the rejoin was
+/// sent; it now goes after (only the replays of heard messages go before).
+#[test]
+fn fixed_bug_unheard_history_of_a_recreated_room_goes_before_what_was_heard() {
+    run_fixed("unheard_history_of_a_recreated_room_goes_before_what_was_heard");
 }

@@ -164,16 +164,17 @@ impl RoomCache {
     }
 
     /// Appends a message to the history window, evicting the oldest beyond the limits. Its
-    /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`. While a
-    /// (re)join sent when the cache's arrival count was `rejoined` is answered, the room's
-    /// history goes before the live messages that arrived since.
+    /// `<delay/>` (when the room did not stamp one) is added at replay, from `now`. History
+    /// the account never heard goes after what it holds (a message the room replays later in
+    /// the same answer and the buffer holds pulls it back before that one): in a (re)join's
+    /// answer, unheard history is newer than what arrived live before the answer (a room that
+    /// still had the account would replay those too, and they would place it).
     pub fn push_history(
         &mut self,
         shared: &mut Interner,
         stanza: &Element,
         room: &BareJid,
         now: Millis,
-        rejoined: Option<u64>,
         limits: Limits,
     ) {
         if limits.messages == 0 {
@@ -218,10 +219,8 @@ impl RoomCache {
             bytes,
             arrival: if has_delay { 0 } else { self.arrivals },
         };
-        // A rejoin's history of what the account missed is older than what arrived live
-        // since the rejoin was sent (a room that still had the account went on talking).
         if has_delay {
-            self.insert_replayed(entry, rejoined, limits);
+            self.insert_replayed(entry, None, limits);
         } else {
             let at = self.history.len();
             self.insert(at, entry, limits);
@@ -248,7 +247,8 @@ impl RoomCache {
     /// Keeps the room's replay of a message the account heard before (see `heard`), once:
     /// only while replays refill the history (see `replays_refill`: after a restart, in the
     /// room's order) and not when the history holds it already. It keeps the archive id and
-    /// arrival time it had, as if it had never left.
+    /// arrival time it had, as if it had never left; heard before the (re)join was sent (when
+    /// the cache's arrival count was `rejoined`), it goes before what arrived live since.
     #[allow(clippy::too_many_arguments)]
     pub fn push_replay(
         &mut self,
@@ -477,14 +477,7 @@ mod tests {
         let mut cache = RoomCache::default();
         let msg = el("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h' id='x&amp;1'>\
              <body>hi &lt;there&gt;</body><stanza-id xmlns='urn:xmpp:sid:0' by='a@h' id='arch-1'/></message>");
-        cache.push_history(
-            &mut shared,
-            &msg,
-            &room,
-            1_700_000_000_000,
-            None,
-            limits(10),
-        );
+        cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, limits(10));
         let entry = &cache.history[0];
         assert_eq!(entry.archive_id.as_deref(), Some("arch-1"));
         let to: FullJid = "a@h"
@@ -511,14 +504,7 @@ mod tests {
         for (cache, account) in [(&mut a, "a@h"), (&mut b, "b@h")] {
             let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='{account}'>\
                  <body>hi</body><stanza-id xmlns='urn:xmpp:sid:0' by='{account}' id='{account}-1'/></message>"));
-            cache.push_history(
-                &mut shared,
-                &msg,
-                &room,
-                1_700_000_000_000,
-                None,
-                limits(10),
-            );
+            cache.push_history(&mut shared, &msg, &room, 1_700_000_000_000, limits(10));
         }
         assert_eq!(shared.len(), 1);
         assert_eq!(a.history[0].stanza.id(), b.history[0].stanza.id());
@@ -532,7 +518,7 @@ mod tests {
         let mut cache = RoomCache::default();
         for i in 0..10 {
             let msg = el(&format!("<message xmlns='jabber:client' type='groupchat' from='r@muc.h/n' to='a@h'><body>{i}</body></message>"));
-            cache.push_history(&mut shared, &msg, &room, 1, None, limits(3));
+            cache.push_history(&mut shared, &msg, &room, 1, limits(3));
         }
         assert_eq!(cache.history.len(), 3);
         assert_eq!(
@@ -572,12 +558,12 @@ mod tests {
             let mut cache = RoomCache::default();
             // First answer: m0, then m3.
             for n in [0, 3] {
-                cache.push_history(&mut shared, &msg(n), &room, 1_000, None, limits(max));
+                cache.push_history(&mut shared, &msg(n), &room, 1_000, limits(max));
             }
             cache.set_subject(&mut shared, &msg(9));
             // Second answer: m1 and m2 (new), then m3 again.
             for n in [1, 2, 3] {
-                cache.push_history(&mut shared, &msg(n), &room, 2_000, None, limits(max));
+                cache.push_history(&mut shared, &msg(n), &room, 2_000, limits(max));
             }
             let expected: Vec<String> = ["m0", "m1", "m2", "m3"]
                 .iter()
@@ -609,7 +595,7 @@ mod tests {
             let mut shared = Interner::default();
             let mut cache = RoomCache::default();
             for body in ["a", "b", &"x".repeat(1_000), "c"] {
-                cache.push_history(&mut shared, &msg(body), &room, 1_000, None, limits);
+                cache.push_history(&mut shared, &msg(body), &room, 1_000, limits);
             }
             assert_eq!(
                 cache.history.len(),
