@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -216,7 +215,7 @@ def main() -> None:
                 w(f"- presences the other occupants got from the late attaches: module {fmt_spread(lp.get('module'), 0)}, "
                   f"plain {fmt_spread(lp.get('plain'), 0)}")
             if s.get("module_stats"):
-                w(f"- module `stats()` at the memory snapshot: "
+                w("- module `stats()` at the memory snapshot: "
                   + ", ".join(f"{k} {v}" for k, v in sorted(s["module_stats"].items())))
             errs = {m: e for m, e in res.get("log_errors", {}).items() if e}
             if errs:

@@ -2395,6 +2395,23 @@ fn a_plain_local_join_and_groupchat_pass_the_checks() {
 
 type FixedBug = (&'static str, Config, Vec<Op>);
 
+/// The small limits the random search's shrunk inputs come with, with the history limits
+/// each one was found with (entries override the rest).
+fn tight(history_length: usize, history_max_messages: usize, history_max_bytes: usize) -> Config {
+    Config {
+        history_length,
+        history_max_messages,
+        history_max_bytes,
+        max_rooms: 1,
+        max_occupants: 1,
+        max_joins_per_minute: 2,
+        max_pending_iqs: 1,
+        max_bookmarks: 1,
+        ping_interval_ms: None,
+        ..Config::default()
+    }
+}
+
 #[rustfmt::skip]
 fn fixed_bugs() -> Vec<FixedBug> {
     vec![
@@ -2596,18 +2613,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Restart { missed: 0 },
             Op::Join { a: 0, s: 0, r: 0, nick: 0, history: None, show: 0 },
         ]),
-        ("quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_message", Config {
-            history_length: 1,
-            history_max_messages: 1,
-            history_max_bytes: 400,
-            max_rooms: 2,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: Some(30_000),
-            ..Config::default()
-        }, vec![
+        ("quiet_rejoin_after_a_crossed_leave_does_not_repeat_an_archived_message", Config { max_rooms: 2, ping_interval_ms: Some(30_000), ..tight(1, 1, 400) }, vec![
             Op::OtherSay { r: 0, o: 0, len: 1 },
             Op::Bookmark { a: 0, r: 0, autojoin: true, nick: 0 },
             Op::Retract { a: 0, r: 0 },
@@ -2624,18 +2630,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
-        ("a_second_join_answer_with_only_older_history_keeps_the_rooms_order", Config {
-            history_length: 2,
-            history_max_messages: 3,
-            history_max_bytes: 400,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            ping_interval_ms: None,
-            max_bookmarks: 1,
-            ..Config::default()
-        }, vec![
+        ("a_second_join_answer_with_only_older_history_keeps_the_rooms_order", tight(2, 3, 400), vec![
             Op::Join { a: 0, s: 0, r: 1, nick: 1, history: Some(1), show: 0 },
             Op::Tick { ms: 61000 },
             Op::Tick { ms: 61000 },
@@ -2655,19 +2650,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
         ]),
-        ("archive_history_skips_a_message_from_the_same_second", Config {
-            history_length: 1,
-            history_max_messages: 2,
-            history_from_archive: true,
-            history_max_bytes: 400,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: None,
-            ..Config::default()
-        }, vec![
+        ("archive_history_skips_a_message_from_the_same_second", Config { history_from_archive: true, ..tight(1, 2, 400) }, vec![
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
             Op::OtherSay { r: 0, o: 0, len: 1 },
             Op::Restart { missed: 0 },
@@ -2676,19 +2659,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::OtherSay { r: 0, o: 0, len: 1 },
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(2), show: 0 },
         ]),
-        ("lost_leave_empties_the_history_buffer", Config {
-            history_length: 1,
-            history_max_messages: 1,
-            history_from_archive: false,
-            history_max_bytes: 1500,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: None,
-            ..Config::default()
-        }, vec![
+        ("lost_leave_empties_the_history_buffer", Config { history_from_archive: false, ..tight(1, 1, 1500) }, vec![
             Op::Join { a: 1, s: 1, r: 1, nick: 1, history: None, show: 0 },
             Op::Flush { n: 1 },
             Op::Leave { a: 1, s: 1, r: 1, nick: 0 },
@@ -2698,19 +2669,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 1 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
-        ("rejoin_window_holding_one_message_releases_older_after_newer", Config {
-            history_length: 1,
-            history_max_messages: 1,
-            history_from_archive: false,
-            history_max_bytes: 1500,
-            max_rooms: 2,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: Some(30_000),
-            ..Config::default()
-        }, vec![
+        ("rejoin_window_holding_one_message_releases_older_after_newer", Config { history_from_archive: false, max_rooms: 2, ping_interval_ms: Some(30_000), ..tight(1, 1, 1500) }, vec![
             Op::OtherSay { r: 0, o: 0, len: 1 },
             Op::OtherSay { r: 0, o: 0, len: 1 },
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: Some(0), show: 0 },
@@ -2719,19 +2678,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Tick { ms: 30000 },
             Op::Join { a: 1, s: 0, r: 0, nick: 0, history: None, show: 0 },
         ]),
-        ("join_again_during_a_quiet_rejoin_is_never_answered", Config {
-            history_length: 1,
-            history_max_messages: 1,
-            history_from_archive: false,
-            history_max_bytes: 400,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: Some(30_000),
-            ..Config::default()
-        }, vec![
+        ("join_again_during_a_quiet_rejoin_is_never_answered", Config { history_from_archive: false, ping_interval_ms: Some(30_000), ..tight(1, 1, 400) }, vec![
             Op::Leave { a: 0, s: 0, r: 0, nick: 0 },
             Op::Join { a: 0, s: 1, r: 1, nick: 0, history: None, show: 0 },
             Op::Flush { n: 1 },
@@ -2753,19 +2700,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 1 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
-        ("message_too_big_to_buffer_comes_from_an_older_membership", Config {
-            history_length: 1,
-            history_max_messages: 2,
-            history_from_archive: true,
-            history_max_bytes: 400,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 60,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: None,
-            ..Config::default()
-        }, vec![
+        ("message_too_big_to_buffer_comes_from_an_older_membership", Config { history_from_archive: true, max_joins_per_minute: 60, ..tight(1, 2, 400) }, vec![
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::OtherSay { r: 1, o: 0, len: 1 },
             Op::Flush { n: 1 },
@@ -2775,19 +2710,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 1 },
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: Some(2), show: 0 },
         ]),
-        ("nick_change_of_a_given_up_join_renames_the_joining_session", Config {
-            history_length: 1,
-            history_max_messages: 1,
-            history_from_archive: false,
-            history_max_bytes: 400,
-            max_rooms: 2,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: None,
-            ..Config::default()
-        }, vec![
+        ("nick_change_of_a_given_up_join_renames_the_joining_session", Config { history_from_archive: false, max_rooms: 2, ..tight(1, 1, 400) }, vec![
             Op::Join { a: 1, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Tick { ms: 125000 },
             Op::Join { a: 1, s: 0, r: 1, nick: 1, history: None, show: 0 },
@@ -2819,19 +2742,7 @@ fn fixed_bugs() -> Vec<FixedBug> {
             Op::Flush { n: 2 },
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
         ]),
-        ("unheard_history_of_a_recreated_room_goes_before_what_was_heard", Config {
-            history_length: 2,
-            history_max_messages: 3,
-            history_from_archive: false,
-            history_max_bytes: 1500,
-            max_rooms: 1,
-            max_occupants: 1,
-            max_joins_per_minute: 2,
-            max_pending_iqs: 1,
-            max_bookmarks: 1,
-            ping_interval_ms: None,
-            ..Config::default()
-        }, vec![
+        ("unheard_history_of_a_recreated_room_goes_before_what_was_heard", Config { history_from_archive: false, ..tight(2, 3, 1500) }, vec![
             Op::Join { a: 0, s: 0, r: 1, nick: 0, history: None, show: 0 },
             Op::Bookmark { a: 1, r: 1, autojoin: true, nick: 0 },
             Op::Lose,

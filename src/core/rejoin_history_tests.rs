@@ -77,6 +77,13 @@ impl Rig {
             .collect()
     }
 
+    /// What `session` gets while the room sends `xmls`, one after the other.
+    fn answer_to(&mut self, session: &str, xmls: &[String]) -> Vec<Element> {
+        xmls.iter()
+            .flat_map(|xml| self.room_says(xml).to(session))
+            .collect()
+    }
+
     /// The bodies in the account's history buffer for the room, oldest first.
     fn cached(&self) -> Vec<String> {
         self.w
@@ -301,27 +308,33 @@ fn a_quiet_rejoin_gives_joined_sessions_only_what_they_missed() {
     );
 }
 
-#[test]
-fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
-    // phone leaves (the account's leave is in flight) and laptop joins at once: the room
-    // answers the leave, then laptop's join with the history laptop asked for. A new
-    // membership: its history is news, buffered and archived again (as after any leave).
+/// phone heard two messages and leaves (the account's leave goes out); laptop joins at once.
+fn phone_leaves_as_laptop_joins() -> Rig {
     let mut rig = heard_two_in_one_second(true);
     rig.w.client(
         PHONE,
         &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
     );
     rig.w.client(LAPTOP, &join_as("Alice"));
+    rig
+}
+
+#[test]
+fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
+    // phone leaves (the account's leave is in flight) and laptop joins at once: the room
+    // answers the leave, then laptop's join with the history laptop asked for. A new
+    // membership: its history is news, buffered and archived again (as after any leave).
+    let mut rig = phone_leaves_as_laptop_joins();
     rig.room_says(&self_unavailable(ROOM, "Alice", &[110]));
-    let mut at_laptop = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("before-1", Some("R1"), SECOND),
-        replay("before-2", Some("R2"), SECOND),
-        subject(),
-    ] {
-        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
-    }
+    let at_laptop = rig.answer_to(
+        LAPTOP,
+        &[
+            self_presence(ROOM, "Alice", &[110]),
+            replay("before-1", Some("R1"), SECOND),
+            replay("before-2", Some("R2"), SECOND),
+            subject(),
+        ],
+    );
     assert_eq!(bodies(&at_laptop), ["before-1", "before-2"]);
     assert_eq!(rig.cached(), ["before-1", "before-2"]);
     assert_eq!(
@@ -333,32 +346,38 @@ fn a_sessions_own_join_still_gets_the_history_the_account_heard() {
     assert_eq!(bodies(&late.to(DESK)), ["before-1", "before-2"]);
 }
 
-#[test]
-fn live_messages_while_the_leave_is_in_flight_wait_for_the_next_membership() {
-    // phone leaves and laptop joins at once; the room says something before it gets the
-    // leave. Laptop is not in yet: it gets that message as its join's history, once.
-    let mut rig = heard_two_in_one_second(true);
-    rig.w.client(
-        PHONE,
-        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
-    );
-    rig.w.client(LAPTOP, &join_as("Alice"));
+/// The room says "during" before it gets the account's leave: laptop, not in yet, gets
+/// nothing of it.
+fn says_during_the_leave(rig: &mut Rig) {
     rig.w.now = SECOND + 800;
     assert!(rig
         .room_says(&live("during", Some("R3")))
         .to(LAPTOP)
         .is_empty());
+}
+
+/// The room answers laptop's join with everything said so far; what laptop gets.
+fn answers_with_what_was_said(rig: &mut Rig) -> Vec<Element> {
+    rig.answer_to(
+        LAPTOP,
+        &[
+            self_presence(ROOM, "Alice", &[110]),
+            replay("before-1", Some("R1"), SECOND),
+            replay("before-2", Some("R2"), SECOND),
+            replay("during", Some("R3"), SECOND),
+            subject(),
+        ],
+    )
+}
+
+#[test]
+fn live_messages_while_the_leave_is_in_flight_wait_for_the_next_membership() {
+    // phone leaves and laptop joins at once; the room says something before it gets the
+    // leave. Laptop is not in yet: it gets that message as its join's history, once.
+    let mut rig = phone_leaves_as_laptop_joins();
+    says_during_the_leave(&mut rig);
     rig.room_says(&self_unavailable(ROOM, "Alice", &[110]));
-    let mut at_laptop = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("before-1", Some("R1"), SECOND),
-        replay("before-2", Some("R2"), SECOND),
-        replay("during", Some("R3"), SECOND),
-        subject(),
-    ] {
-        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
-    }
+    let at_laptop = answers_with_what_was_said(&mut rig);
     assert_eq!(bodies(&at_laptop), ["before-1", "before-2", "during"]);
     assert_eq!(rig.cached(), ["before-1", "before-2", "during"]);
 }
@@ -368,27 +387,9 @@ fn a_lost_leave_keeps_the_membership_and_what_was_heard_in_it() {
     // phone leaves, but the room never gets the leave; laptop joins meanwhile and the room
     // says something. The room answers laptop's join as a rejoin of the same membership:
     // laptop gets the message once (as history), and the archive keeps one copy.
-    let mut rig = heard_two_in_one_second(true);
-    rig.w.client(
-        PHONE,
-        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
-    );
-    rig.w.client(LAPTOP, &join_as("Alice"));
-    rig.w.now = SECOND + 800;
-    assert!(rig
-        .room_says(&live("during", Some("R3")))
-        .to(LAPTOP)
-        .is_empty());
-    let mut at_laptop = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("before-1", Some("R1"), SECOND),
-        replay("before-2", Some("R2"), SECOND),
-        replay("during", Some("R3"), SECOND),
-        subject(),
-    ] {
-        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
-    }
+    let mut rig = phone_leaves_as_laptop_joins();
+    says_during_the_leave(&mut rig);
+    let at_laptop = answers_with_what_was_said(&mut rig);
     assert_eq!(bodies(&at_laptop), ["before-1", "before-2", "during"]);
     assert_eq!(rig.archived(), ["before-1", "before-2", "during"]);
     assert_eq!(rig.cached(), ["before-1", "before-2", "during"]);
@@ -398,22 +399,17 @@ fn a_lost_leave_keeps_the_membership_and_what_was_heard_in_it() {
 fn older_history_before_a_heard_message_is_given_but_not_archived_after_newer() {
     // As above, but the room had forgotten the account: laptop's join starts a membership,
     // whose history brings "older" (never heard) before what the account heard.
-    let mut rig = heard_two_in_one_second(true);
-    rig.w.client(
-        PHONE,
-        &format!("<presence type='unavailable' to='{ROOM}/Alice'/>"),
+    let mut rig = phone_leaves_as_laptop_joins();
+    let at_laptop = rig.answer_to(
+        LAPTOP,
+        &[
+            self_presence(ROOM, "Alice", &[110]),
+            replay("older", Some("R0"), SECOND - 1_000),
+            replay("before-1", Some("R1"), SECOND),
+            replay("before-2", Some("R2"), SECOND),
+            subject(),
+        ],
     );
-    rig.w.client(LAPTOP, &join_as("Alice"));
-    let mut at_laptop = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("older", Some("R0"), SECOND - 1_000),
-        replay("before-1", Some("R1"), SECOND),
-        replay("before-2", Some("R2"), SECOND),
-        subject(),
-    ] {
-        at_laptop.extend(rig.room_says(&xml).to(LAPTOP));
-    }
     // Laptop asked for history and gets it all, in order; the archive, which holds the
     // newer ones already, does not get the older one after them.
     assert_eq!(bodies(&at_laptop), ["older", "before-1", "before-2"]);
@@ -512,16 +508,16 @@ fn a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed_one()
     let (mut rig, routed) = restarted(rig, SECOND + 4_000);
     assert!(since_asked(&routed) <= SECOND);
     rig.w.client(DESK, &join_as("Alice"));
-    let mut at_desk = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("just-before", Some("R1"), SECOND),
-        replay("heard", Some("R2"), SECOND),
-        replay("missed", Some("R3"), SECOND + 1_000),
-        subject(),
-    ] {
-        at_desk.extend(rig.room_says(&xml).to(DESK));
-    }
+    let at_desk = rig.answer_to(
+        DESK,
+        &[
+            self_presence(ROOM, "Alice", &[110]),
+            replay("just-before", Some("R1"), SECOND),
+            replay("heard", Some("R2"), SECOND),
+            replay("missed", Some("R3"), SECOND + 1_000),
+            subject(),
+        ],
+    );
     // It comes before a message the account heard: it was never missed. Nobody gets it, and
     // the archive, which stored it as it arrived, has it no more.
     assert_eq!(bodies(&at_desk), ["heard", "missed"]);
@@ -546,15 +542,15 @@ fn a_subject_change_before_the_rejoins_answer_does_not_end_it() {
         "<message xmlns='jabber:client' type='groupchat' from='{ROOM}/Bob' to='{ALICE}'><subject>New topic</subject></message>"
     );
     rig.room_says(&change);
-    let mut at_desk = Vec::new();
-    for xml in [
-        self_presence(ROOM, "Alice", &[110]),
-        replay("just-before", Some("R1"), SECOND),
-        replay("heard", Some("R2"), SECOND),
-        subject(),
-    ] {
-        at_desk.extend(rig.room_says(&xml).to(DESK));
-    }
+    let at_desk = rig.answer_to(
+        DESK,
+        &[
+            self_presence(ROOM, "Alice", &[110]),
+            replay("just-before", Some("R1"), SECOND),
+            replay("heard", Some("R2"), SECOND),
+            subject(),
+        ],
+    );
     // The rejoin's answer still places "just-before": before "heard", so never missed.
     assert_eq!(bodies(&at_desk), ["heard"]);
     assert_eq!(rig.archived(), ["heard"]);

@@ -5,9 +5,12 @@ that count as "nothing more is coming") with ``functools.partial``."""
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import xml.etree.ElementTree as ET
 
+from conftest import PASSWORD, USERS
+from prosody_server import ProsodyServer
 from xmpp_client import Client, body, from_room, is_presence, is_stanza, q, subject_text, subject_change, summarize, to_xml
 
 
@@ -118,3 +121,18 @@ def wait_for(predicate, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(0.1)
+
+
+@contextmanager
+def own_server(module_dir, **kw):
+    """A server of its own (a test restarts it, or sets options) with the module and the
+    test users; ``kw`` goes to ``ProsodyServer``."""
+    srv = ProsodyServer(with_module=True, module_dir=module_dir, **kw)
+    try:
+        for user, host in USERS.items():
+            srv.register(user, host, PASSWORD)
+        srv.start()
+        assert srv.module_loaded("a.localhost"), srv.log_tail(40)
+        yield srv
+    finally:
+        srv.cleanup()

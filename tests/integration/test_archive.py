@@ -10,7 +10,7 @@ import pytest
 
 from conftest import PASSWORD, USERS, jid_of
 from prosody_server import ProsodyServer
-from scenario import archived_groupchat
+from scenario import archived_groupchat, own_server
 from xmpp_client import Client, body, groupchat, is_groupchat, q, summarize
 
 ALICE = jid_of("alice")
@@ -81,11 +81,7 @@ def test_messages_sent_while_no_session_is_online_are_in_the_archive_afterwards(
 
 
 def test_after_a_restart_a_late_session_gets_history_older_than_the_buffer_from_the_archive(module_dir, room):
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True)
-    try:
-        for user, host in USERS.items():
-            srv.register(user, host, PASSWORD)
-        srv.start()
+    with own_server(module_dir, mam=True) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
@@ -105,8 +101,6 @@ def test_after_a_restart_a_late_session_gets_history_older_than_the_buffer_from_
         assert all(own_stanza_id(m) for m in seq.history), "archived history carries the archive's ids"
         assert srv.log_errors() == []
         laptop.close()
-    finally:
-        srv.cleanup()
 
 
 def test_a_late_session_gets_every_message_of_one_second_from_buffer_and_archive(module_dir, room):
@@ -115,12 +109,8 @@ def test_a_late_session_gets_every_message_of_one_second_from_buffer_and_archive
     archive is asked for what it stored before the buffered message (by its id), not for what
     is older than that message's second (Prosody 13's mod_mam stores sub-second times: asked
     by time, the first three were skipped)."""
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, mam=True,
-                        host_extra={"a.localhost": "  minimix_history_max_bytes = 1200"})
-    try:
-        for user, host in USERS.items():
-            srv.register(user, host, PASSWORD)
-        srv.start()
+    with own_server(module_dir, mam=True,
+                    host_extra={"a.localhost": "  minimix_history_max_bytes = 1200"}) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
@@ -137,5 +127,3 @@ def test_a_late_session_gets_every_message_of_one_second_from_buffer_and_archive
         assert srv.log_errors() == []
         for c in (carol, phone, laptop):
             c.close()
-    finally:
-        srv.cleanup()

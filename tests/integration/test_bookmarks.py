@@ -11,7 +11,7 @@ import pytest
 
 from conftest import PASSWORD, USERS, jid_of
 from prosody_server import ProsodyServer
-from xmpp_client import Client, from_room, is_presence, q, status_codes, summarize
+from xmpp_client import Client, from_room, is_presence, q, status_codes
 
 ALICE = jid_of("alice")
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
@@ -91,7 +91,7 @@ def test_being_kicked_from_a_bookmarked_room_clears_autojoin(bm_server, room):
     phone.join(room, "Alice")
 
     kick = (
-        f"<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Alice' role='none'/></query>"
+        "<query xmlns='http://jabber.org/protocol/muc#admin'><item nick='Alice' role='none'/></query>"
     )
     assert carol.iq(kick, to=room, type="set").get("type") == "result"
     gone = phone.expect(lambda e: is_presence(e, frm=f"{room}/Alice", type="unavailable"), what="kick")

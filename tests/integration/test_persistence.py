@@ -8,13 +8,11 @@ server, so what the *room* thinks is read from mod_muc's own state
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
 
-from conftest import PASSWORD, USERS, jid_of
-from prosody_server import ProsodyServer
-from scenario import archived_bodies
+from conftest import PASSWORD, jid_of
+from scenario import archived_bodies, own_server
 from xmpp_client import Client, body, from_room, groupchat, is_groupchat, is_presence, status_codes, summarize
 
 ALICE = jid_of("alice")
@@ -27,24 +25,10 @@ STORAGE = {
 }
 
 
-@contextmanager
-def private_server(module_dir, **kw):
-    """A server of its own (a test restarts it) with the module and the test users."""
-    srv = ProsodyServer(with_module=True, module_dir=module_dir, **kw)
-    try:
-        for user, host in USERS.items():
-            srv.register(user, host, PASSWORD)
-        srv.start()
-        assert srv.module_loaded("a.localhost"), srv.log_tail(40)
-        yield srv
-    finally:
-        srv.cleanup()
-
-
 @pytest.fixture(params=sorted(STORAGE))
 def restartable(request, module_dir):
     """A private server with the module whose minimix store uses the given backend."""
-    with private_server(module_dir, host_extra={"a.localhost": STORAGE[request.param]}) as srv:
+    with own_server(module_dir, host_extra={"a.localhost": STORAGE[request.param]}) as srv:
         yield srv
 
 
@@ -107,7 +91,7 @@ def test_a_restart_repeats_nothing_the_account_heard_in_later_history_or_the_arc
     before the last message it heard (the room stamps whole seconds); the room's replays of
     what it heard are recognised (muc_mam gives them the room's stanza-id): a later
     session's history and the account's archive have each message once."""
-    with private_server(module_dir, mam=True) as srv:
+    with own_server(module_dir, mam=True) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
@@ -141,7 +125,7 @@ def test_a_message_said_just_before_the_account_joined_is_not_taken_for_a_missed
     heard and mod_mam stores as it arrives. The room replays it before "heard": it was said
     before the account joined, not missed. Nobody is handed it, and it is taken back out of
     the archive (file or SQL store), which keeps the room's order."""
-    with private_server(module_dir, mam=True, host_extra={"a.localhost": ARCHIVE_STORAGE[archive_storage]}) as srv:
+    with own_server(module_dir, mam=True, host_extra={"a.localhost": ARCHIVE_STORAGE[archive_storage]}) as srv:
         carol = client(srv, "carol", "observer")
         carol.join(room, "Carol")
         phone = client(srv, "alice", "phone")
