@@ -194,8 +194,7 @@ impl Minimix {
                                     .map(str::to_owned),
                                 stanza,
                             };
-                            let most = limits.messages.max(heard::HEARD_KEPT);
-                            if let Some(oldest) = join.window.hold(held, most) {
+                            if let Some(oldest) = join.window.hold(held, limits.unplaced()) {
                                 release_missed(
                                     &account, &room, join, shared, oldest, now, seq, limits,
                                     &mut out,
@@ -244,7 +243,7 @@ impl Minimix {
                         let archive_id = super::archive::archive_id(&stanza, &account);
                         if let Some(id) = archive_id.filter(|_| delayed) {
                             join.answer_unheard.push_back(id.to_owned());
-                            if join.answer_unheard.len() > limits.messages.max(heard::HEARD_KEPT) {
+                            if join.answer_unheard.len() > limits.unplaced() {
                                 join.answer_unheard.pop_front();
                             }
                         }

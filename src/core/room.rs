@@ -117,6 +117,15 @@ pub struct Limits {
     pub archive_behind: bool,
 }
 
+impl Limits {
+    /// How many unheard history messages an answer may bring before the room's order places
+    /// them (held in a rejoin's window, or noted to be taken out of the archive): the
+    /// history limit, and at least as many as the heard memory keeps.
+    pub fn unplaced(&self) -> usize {
+        self.messages.max(super::heard::HEARD_KEPT)
+    }
+}
+
 /// Only `to` differs between the accounts receiving one presence or subject.
 const WITHOUT_TO: Omit = Omit {
     to: true,
