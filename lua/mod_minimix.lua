@@ -239,12 +239,11 @@ local function fetch_history(session_jid, room, before_id, before, since, limit)
 		-- A few more than asked: the core drops those the buffer replays too. What was
 		-- archived before the oldest buffered message (by its id: several can share a
 		-- second); by time when it has none or the archive no longer holds it.
-		local data;
-		if before_id then
-			data = store:find(username, { with = room; before = before_id; start = since; limit = limit + 5; reverse = true });
-		end
+		local query = { with = room; before = before_id; start = since; limit = limit + 5; reverse = true };
+		local data = before_id and store:find(username, query);
 		if not data then
-			data = store:find(username, { with = room; ["end"] = before; start = since; limit = limit + 5; reverse = true });
+			query.before, query["end"] = nil, before;
+			data = store:find(username, query);
 		end
 		for id, item, when in data or function () end do
 			results[#results + 1] = { id, item, when };

@@ -176,12 +176,14 @@ pub struct Join {
     pub heard: Heard,
     /// A rejoin's history held back until the room's order tells whether it was missed.
     pub window: RejoinWindow,
-    /// The cache's arrival count (see `RoomCache::arrivals`) when the account's join being
-    /// answered (a first join, or a rejoin asking for missed history after a restart or a
-    /// quiet rejoin) was sent, until the room's subject ends its answer: the history goes
-    /// before what arrived live meanwhile. `None` before a first join's answer.
-    pub rejoined: Option<u64>,
-    /// The cache's arrival count when the account's latest join was sent.
+    /// Whether the room's answer to the account's latest join is being taken in: from a
+    /// rejoin's sending (after a restart or a quiet rejoin; the room may still have the
+    /// account) or a first join's self-presence, until the room's subject ends the answer.
+    /// Meanwhile the replays of heard messages go before what arrived live since the join
+    /// was sent (see `join_sent`).
+    pub answer_open: bool,
+    /// The cache's arrival count (see `RoomCache::arrivals`) when the account's latest join
+    /// was sent.
     pub join_sent: u64,
     /// When the next XEP-0410 self-ping of the room is due.
     pub next_ping: Option<Millis>,
@@ -199,8 +201,8 @@ pub struct Join {
     /// answer.
     pub stale_answer: bool,
     /// Archive ids of the unheard history the room's current answer brought so far (newest
-    /// last, bounded): a replay of a heard message after them shows they are older than what
-    /// the archive holds, so they are taken back out of it (see `answer_unheard`).
+    /// last, at most `Limits::unplaced`): a replay of a heard message after them shows they
+    /// are older than what the archive holds, so they are taken back out of it.
     pub answer_unheard: VecDeque<String>,
 }
 
@@ -225,7 +227,7 @@ impl Join {
             last_seen: None,
             heard: Heard::default(),
             window: RejoinWindow::default(),
-            rejoined: None,
+            answer_open: false,
             join_sent: 0,
             next_ping: None,
             ping_id: None,
@@ -294,11 +296,17 @@ impl Join {
         self.leaving().any(|s| s == session)
     }
 
+    /// The arrival count before which heard replays go while the answer is taken in (see
+    /// `answer_open`).
+    pub fn replays_before(&self) -> Option<u64> {
+        self.answer_open.then_some(self.join_sent)
+    }
+
     /// Whether the account's own join (not a rejoin) is unanswered: as far as the core knows
     /// it is not in the room, so what the room sends about the account's occupant (other
     /// than the answer) is from a membership given up on or being left.
     pub fn awaits_own_answer(&self) -> bool {
-        matches!(self.phase, Phase::Joining { .. }) && self.rejoined.is_none()
+        matches!(self.phase, Phase::Joining { .. }) && !self.answer_open
     }
 
     /// Whether groupchat from the room is the account's: not while its own join is

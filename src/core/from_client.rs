@@ -219,7 +219,7 @@ impl Minimix {
                     // membership goes on, and so does what the account knows of it.
                     join.window = Default::default();
                     // A join, not a rejoin: its answer is the first of a new membership.
-                    join.rejoined = None;
+                    join.answer_open = false;
                     join.join_sent = join.cache.arrivals();
                     let mut routed = as_account(&stanza, &account);
                     let evicted = join.send_presence(&mut routed);

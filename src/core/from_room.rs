@@ -149,7 +149,7 @@ impl Minimix {
                                 &account, &room, join, shared, held, now, seq, limits, &mut out,
                             );
                         }
-                        join.rejoined = None;
+                        join.answer_open = false;
                         join.cache.replays_refill = false;
                     }
                     join.answer_unheard.clear();
@@ -166,21 +166,9 @@ impl Minimix {
                     // A rejoin asks for history from a little before the last message heard:
                     // the room's replays of what was heard are recognised (see `heard`).
                     let replay = heard::replayed(&join.heard, &stanza, &room).cloned();
-                    if join.window.is_open() {
-                        if replay.is_some() {
-                            let before = join.window.not_missed();
-                            if !before.is_empty() {
-                                log::info!("{room}: {account}'s rejoin history replayed {} message(s) from before it joined; not missed, taken back out of the archive", before.len());
-                            }
-                            for held in before {
-                                if let Some(id) = held.archive_id {
-                                    out.push(Action::Unarchive {
-                                        account: account.clone(),
-                                        id,
-                                    });
-                                }
-                            }
-                        } else if !stanza.has_child("delay", muc::NS_DELAY) {
+                    let delayed = stanza.has_child("delay", muc::NS_DELAY);
+                    if join.window.is_open() && replay.is_none() {
+                        if !delayed {
                             // A live message: the room's history is over.
                             for held in join.window.missed(false) {
                                 release_missed(
@@ -203,7 +191,6 @@ impl Minimix {
                             return Outcome::handled(out);
                         }
                     }
-                    let delayed = stanza.has_child("delay", muc::NS_DELAY);
                     if !delayed {
                         // A live message: the room's history is over.
                         join.answer_unheard.clear();
@@ -217,7 +204,7 @@ impl Minimix {
                                 &stanza,
                                 &room,
                                 heard,
-                                join.rejoined,
+                                join.replays_before(),
                                 limits,
                             ),
                             None => join.cache.push_history(shared, &stanza, &room, now, limits),
@@ -225,9 +212,20 @@ impl Minimix {
                     }
                     if let Some(heard) = replay {
                         // What this answer brought unheard before it is older than what the
-                        // archive holds: taken back out, so the archive keeps the room's order
-                        // (the sessions that asked had it as their join's history).
-                        for id in std::mem::take(&mut join.answer_unheard) {
+                        // account heard: held by a rejoin, it was never missed (nobody gets
+                        // it); given to the sessions that asked, it was their join's history.
+                        // Either way it is taken back out of the archive, which keeps the
+                        // room's order.
+                        let held = join.window.not_missed();
+                        if !held.is_empty() {
+                            log::info!("{room}: {account}'s rejoin history replayed {} message(s) from before it joined; not missed, taken back out of the archive", held.len());
+                        }
+                        let given = std::mem::take(&mut join.answer_unheard);
+                        if !given.is_empty() {
+                            log::info!("{room}: {account}'s join history brought {} message(s) from before what it heard; taken back out of the archive", given.len());
+                        }
+                        let older = held.into_iter().filter_map(|h| h.archive_id).chain(given);
+                        for id in older {
                             join.cache.forget_archive_id(&account, &id);
                             out.push(Action::Unarchive {
                                 account: account.clone(),
@@ -460,7 +458,7 @@ pub(super) fn rejoin(
     stanza.append_child(super::persist::resync_payload(join));
     join.phase = Phase::Joining { since: now };
     join.join_sent = join.cache.arrivals();
-    join.rejoined = Some(join.join_sent);
+    join.answer_open = true;
     join.cache.replays_refill = join.cache.history.is_empty();
     resync::start(join);
     let mut stanza = super::as_account(&stanza, account);
@@ -628,7 +626,7 @@ fn on_self_presence(
     if let Phase::Joining { .. } = join.phase {
         // The history that follows goes before live messages that arrived since the join was
         // sent (a room that already had the account went on talking).
-        join.rejoined.get_or_insert(join.join_sent);
+        join.answer_open = true;
     }
     join.phase = Phase::Joined;
     if confirming {

@@ -148,7 +148,7 @@ impl Minimix {
                 join.needs_resync = false;
                 join.phase = Phase::Joining { since: now };
                 join.join_sent = join.cache.arrivals();
-                join.rejoined = Some(join.join_sent);
+                join.answer_open = true;
                 join.cache.replays_refill = join.cache.history.is_empty();
                 let Some(to) = occupant_jid(room, &join.nick) else {
                     continue;

@@ -31,7 +31,8 @@ pub struct HistoryEntry {
     /// counted against `minimix_history_max_bytes` and a request's `maxchars`.
     pub bytes: usize,
     /// For a message kept as it arrived live: the cache's arrival count then (see
-    /// `RoomCache::arrivals`; clocks cannot order what arrives within one millisecond).
+    /// `RoomCache::arrivals`; clocks cannot order what arrives within one millisecond); 0 for
+    /// history.
     pub arrival: u64,
 }
 
@@ -241,15 +242,11 @@ impl RoomCache {
         self.arrivals
     }
 
-    /// Where a (re)join's history goes: before the first message that arrived live since the
-    /// join was sent, when the arrival count was `rejoined` (else at the end).
-    fn before_live_since(&self, rejoined: Option<u64>) -> usize {
-        rejoined
-            .and_then(|sent| {
-                self.history
-                    .iter()
-                    .position(|h| !h.stanza.has_delay() && h.arrival > sent)
-            })
+    /// Where a replay goes when nothing placed it yet: before the first message that arrived
+    /// live after the arrival count `before` (delayed entries count 0), else at the end.
+    fn before_live_since(&self, before: Option<u64>) -> usize {
+        before
+            .and_then(|sent| self.history.iter().position(|h| h.arrival > sent))
             .unwrap_or(self.history.len())
     }
 
@@ -257,7 +254,7 @@ impl RoomCache {
     /// only while replays refill the history (see `replays_refill`: after a restart, in the
     /// room's order) and not when the history holds it already. It keeps the archive id and
     /// arrival time it had, as if it had never left; heard before the (re)join was sent (when
-    /// the cache's arrival count was `rejoined`), it goes before what arrived live since.
+    /// the cache's arrival count was `before`), it goes before what arrived live since.
     #[allow(clippy::too_many_arguments)]
     pub fn push_replay(
         &mut self,
@@ -265,7 +262,7 @@ impl RoomCache {
         stanza: &Element,
         room: &BareJid,
         heard: &HeardMessage,
-        rejoined: Option<u64>,
+        before: Option<u64>,
         limits: Limits,
     ) {
         if limits.messages == 0 {
@@ -294,17 +291,17 @@ impl RoomCache {
                 bytes,
                 arrival: 0,
             },
-            rejoined,
+            before,
             limits,
         );
     }
 
     /// Puts a message of the room's history replay just after the replay's previous one (or,
     /// for its first, before what arrived live since the join was sent), and moves the cursor.
-    fn insert_replayed(&mut self, entry: HistoryEntry, rejoined: Option<u64>, limits: Limits) {
+    fn insert_replayed(&mut self, entry: HistoryEntry, before: Option<u64>, limits: Limits) {
         let at = self
             .replay_at
-            .unwrap_or_else(|| self.before_live_since(rejoined));
+            .unwrap_or_else(|| self.before_live_since(before));
         let put = self.insert(at, entry, limits);
         self.replay_run = match (self.replay_run, put) {
             (Some((s, e)), Some(i)) if e == i => Some((s, i + 1)),
@@ -432,8 +429,16 @@ fn trailing_archive_id<'a>(stanza: &'a Element, account: &str) -> Option<&'a str
 
 /// The length of the account archive's `<stanza-id/>` as [`xml::write_compact`] writes it.
 fn archive_id_len(account: &str, id: &str) -> usize {
-    let attr = |name: &str, value: &str| 1 + name.len() + 2 + xml::escaped_attr_len(value) + 1;
-    "<stanza-id".len() + attr("xmlns", NS_SID) + attr("by", account) + attr("id", id) + "/>".len()
+    "<stanza-id".len()
+        + attr_len("xmlns", NS_SID)
+        + attr_len("by", account)
+        + attr_len("id", id)
+        + "/>".len()
+}
+
+/// The length of ` name='value'` as [`xml::write_compact`] writes it.
+fn attr_len(name: &str, value: &str) -> usize {
+    1 + name.len() + 2 + xml::escaped_attr_len(value) + 1
 }
 
 /// The length of a history entry as replayed: the shared text, plus ` to='…'`, the archive
@@ -444,19 +449,18 @@ fn replayed_len(
     archive_id: Option<&str>,
     room: &BareJid,
 ) -> usize {
-    let attr = |name: &str, value: &str| 1 + name.len() + 2 + xml::escaped_attr_len(value) + 1;
     let mut len = entry.len();
     if let Some(to) = to {
-        len += attr("to", to);
+        len += attr_len("to", to);
     }
     if let (Some(id), Some(account)) = (archive_id, to) {
         len += archive_id_len(account, id);
     }
     if !entry.has_delay() {
         len += "<delay".len()
-            + attr("xmlns", NS_DELAY)
-            + attr("from", room.as_str())
-            + attr("stamp", "2000-01-01T00:00:00Z")
+            + attr_len("xmlns", NS_DELAY)
+            + attr_len("from", room.as_str())
+            + attr_len("stamp", "2000-01-01T00:00:00Z")
             + "/>".len();
     }
     len
